@@ -1,0 +1,78 @@
+# ghostbench: the two commands are `make bench` and `make test`; both set up .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch. On this project's machines pip finds it on local disk; elsewhere pass
+# TORCH_PIP_ARGS="--index-url <your CPU wheel index>" to avoid the multi-GB CUDA build.
+TORCH_VERSION ?= 2.13.0
+TORCH_PIP_ARGS ?=
+DEVICE ?= cpu
+HOST ?=
+SERIAL ?=
+ARGS ?=
+RUN ?=
+BASELINE ?= results/baselines/$(DEVICE)
+
+# Extras per device profile: what `make bench DEVICE=...` needs on top of the base package.
+EXTRAS_cpu := onnx,tflite
+EXTRAS_gpu := onnx,gpu
+EXTRAS_pi := onnx,tflite,remote
+EXTRAS_android := tflite,remote
+EXTRAS_test := onnx,tflite,dev
+
+.PHONY: help setup bench test lint report compare baseline nightly clean-venv
+
+help:
+	@echo "make bench [DEVICE=cpu|gpu|pi|android] [HOST=user@board] [SERIAL=adb-serial] [ARGS='--quick ...']"
+	@echo "make test                run the test suite (sets up $(VENV) on first use)"
+	@echo "make lint                ruff"
+	@echo "make report RUN=results/<run>   HTML report of one run"
+	@echo "make compare RUN=results/<run>  regression check against $(BASELINE)"
+	@echo "make baseline DEVICE=...        refresh results/baselines/<device>"
+	@echo "make nightly DEVICE=gpu         bench + compare, as the nightly CI does"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# One stamp per extras set, so switching DEVICE installs what is missing and nothing twice.
+$(VENV)/.stamp-%: pyproject.toml | $(VENV)/bin/python
+	@if [ "$*" = "gpu" ]; then \
+	  $(PY) -c 'import torch, sys; sys.exit(0 if torch.version.cuda else 1)' 2>/dev/null || \
+	  $(PY) -m pip install --quiet "torch>=2.6,<2.15"; \
+	else \
+	  $(PY) -c 'import torch' 2>/dev/null || \
+	  $(PY) -m pip install --quiet torch==$(TORCH_VERSION) $(TORCH_PIP_ARGS); \
+	fi
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS_$*)]"
+	@touch $@
+
+setup: $(VENV)/.stamp-$(DEVICE)
+
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.stamp-$(DEVICE)
+	$(VENV)/bin/ghostbench bench --device $(DEVICE) $(if $(HOST),--host $(HOST)) $(if $(SERIAL),--serial $(SERIAL)) $(ARGS)
+
+report: $(VENV)/.stamp-$(DEVICE)
+	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run>"; exit 2; }
+	$(VENV)/bin/ghostbench report $(RUN)
+
+compare: $(VENV)/.stamp-$(DEVICE)
+	@test -n "$(RUN)" || { echo "usage: make compare RUN=results/<run>"; exit 2; }
+	$(VENV)/bin/ghostbench compare $(BASELINE) $(RUN)
+
+baseline: $(VENV)/.stamp-$(DEVICE)
+	$(VENV)/bin/ghostbench baseline --device $(DEVICE) $(ARGS)
+
+nightly: $(VENV)/.stamp-$(DEVICE)
+	$(VENV)/bin/ghostbench nightly --device $(DEVICE) --baseline $(BASELINE) $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

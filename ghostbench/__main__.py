@@ -1,0 +1,5 @@
+import sys
+
+from ghostbench.bench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""A Cell is one thing to measure: (model, backend, device, precision, threads) plus options.
+
+It is the unit the planner emits, the worker measures, the store keys rows by and ``compare``
+matches on. Options live in the cell (not in environment variables) so a row says how it was made.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+# Backend names a cell may carry; each maps to a runner class in ghostbench.runners.
+BACKENDS: tuple[str, ...] = (
+    "null",
+    "torch",
+    "torch_compile",
+    "torch_cudagraph",
+    "onnxruntime",
+    "tflite",
+    "tensorrt",
+)
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int8_dynamic")
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    backend: str
+    device: str = "cpu"
+    precision: str = "fp32"
+    threads: int = 1
+    options: dict = field(default_factory=dict, hash=False)
+
+    @property
+    def key(self) -> str:
+        """Stable identity used to match rows across runs (options that change the graph included)."""
+        extra = "".join(f",{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.model}/{self.backend}/{self.device}/{self.precision}/t{self.threads}{extra}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Cell:
+        return cls(**data)

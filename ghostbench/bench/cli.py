@@ -1,0 +1,79 @@
+"""The ``ghostbench`` command. Each sub-command lives in ``ghostbench/commands/<name>.py`` with
+``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; heavy imports happen inside ``run``.
+
+Exit codes: 0 ok, 1 a significant slowdown (``compare``), 2 bad input or data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ghostbench import __version__
+from ghostbench.errors import GhostbenchError
+
+COMMANDS: dict[str, str] = {
+    "models": "ghostbench.commands.models",
+    "export": "ghostbench.commands.export",
+    "run": "ghostbench.commands.run",
+    "bench": "ghostbench.commands.bench",
+    "report": "ghostbench.commands.report",
+    "compare": "ghostbench.commands.compare",
+    "evaluate": "ghostbench.commands.evaluate",
+}
+
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 as well; keep it to one line + usage
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"ERROR: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ghostbench",
+        description=(
+            "Batch-1 latency benchmarks for efficient CNNs across CPUs, NVIDIA GPUs and ARM boards, "
+            "with the complexity (params, MACs, activations) and published accuracy of each model. "
+            "Checks two claims: C-Ghost (GhostNet) is the best accuracy/latency trade-off on CPU/ARM, "
+            "G-Ghost (G-GhostNet) wins on GPU."
+        ),
+        epilog=(
+            "Run `ghostbench COMMAND --help` for each command. "
+            "Exit codes: 0 ok, 1 significant slowdown (compare), 2 bad input."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"ghostbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=module.HELP, description=module.__doc__)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args._run(args) or EXIT_OK)
+    except GhostbenchError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `ghostbench models | head`: the reader left, not an error
+        sys.stderr.close()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

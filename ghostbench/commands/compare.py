@@ -1,0 +1,13 @@
+"""Placeholder until the compare command lands."""
+
+HELP = "(not yet available)"
+
+
+def add_arguments(parser) -> None:
+    pass
+
+
+def run(args) -> int:
+    from ghostbench.errors import GhostbenchError
+
+    raise GhostbenchError("'compare' is not available yet")

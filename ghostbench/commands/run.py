@@ -1,0 +1,13 @@
+"""Placeholder until the run command lands."""
+
+HELP = "(not yet available)"
+
+
+def add_arguments(parser) -> None:
+    pass
+
+
+def run(args) -> int:
+    from ghostbench.errors import GhostbenchError
+
+    raise GhostbenchError("'run' is not available yet")

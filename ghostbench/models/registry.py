@@ -1,0 +1,220 @@
+"""The model zoo's registry: one frozen ModelSpec per registered name.
+
+Model modules register their variants with :func:`register_model`; the registry imports the
+modules listed in ``MODEL_MODULES`` on first lookup (explicitly, not by star-import), so that
+``ghostbench --help`` stays fast and a duplicate name fails loudly instead of shadowing.
+Published metrics are data (``data/published_accuracy.csv``), never code.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import fnmatch
+import importlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from torch import nn
+
+# Every module that defines models. Adding a family means adding its module here.
+MODEL_MODULES: tuple[str, ...] = (
+    "ghostbench.models.ghostnet",
+    "ghostbench.models.ghostnetv2",
+    "ghostbench.models.g_ghost",
+    "ghostbench.models.regnet",
+    "ghostbench.models.resnet",
+    "ghostbench.models.mobilenet",
+    "ghostbench.models.shufflenet",
+    "ghostbench.models.efficientnet",
+)
+
+
+class UnknownModelError(KeyError):
+    """An unknown model name; the message lists the closest registered names."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class PublishedMetric:
+    """One published row: accuracy (percent) and complexity, with the source it came from."""
+
+    top1: float | None
+    top5: float | None
+    params_m: float | None
+    macs_m: float | None
+    source: str
+    source_kind: str
+    confirmed: bool
+    variant: str
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model. ``build()`` returns a deterministic, eval-mode network."""
+
+    name: str
+    family: str
+    builder: Callable[..., nn.Module]
+    input_size: int = 224
+    num_classes: int = 1000
+    paper: str = ""
+    kwargs: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def module(self) -> str:
+        """The Python module that defines the network (its source feeds the export cache key)."""
+        return self.builder.__module__
+
+    def build(self, seed: int = 0, **overrides) -> nn.Module:
+        """Build with weights drawn from ``seed`` (same seed, same weights), BatchNorm statistics
+        calibrated on a random batch (see ``blocks.calibrate_batchnorm``), in eval mode."""
+        import torch
+
+        from ghostbench.models.blocks import calibrate_batchnorm
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = self.builder(**{**self.kwargs, **overrides})
+            return calibrate_batchnorm(model, self.input_size)
+
+    @property
+    def published(self) -> tuple[PublishedMetric, ...]:
+        """Published rows for this model, best first (see ``data/published_accuracy.csv``)."""
+        return published_metrics().get(self.name, ())
+
+    @property
+    def reference(self) -> PublishedMetric | None:
+        """The row used for the accuracy axis: the first row with a top-1 figure."""
+        return next((m for m in self.published if m.top1 is not None), None)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_loaded = False
+
+
+def register_model(
+    name: str,
+    family: str,
+    *,
+    input_size: int = 224,
+    paper: str = "",
+    **kwargs,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator form of :func:`register`: ``@register_model("ghostnet_100", "c-ghost", width=1.0)``."""
+
+    def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        register(
+            ModelSpec(
+                name=name,
+                family=family,
+                builder=builder,
+                input_size=input_size,
+                paper=paper,
+                kwargs=kwargs,
+            )
+        )
+        return builder
+
+    return wrap
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", spec.name):
+        raise ValueError(f"model names are snake_case: {spec.name!r}")
+    if spec.name in _REGISTRY:
+        raise ValueError(
+            f"duplicate model name {spec.name!r} ({spec.module} and {_REGISTRY[spec.name].module})"
+        )
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in MODEL_MODULES:
+            importlib.import_module(module)
+
+
+def _natural_key(name: str) -> list:
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]
+
+
+def names() -> list[str]:
+    _load()
+    return sorted(_REGISTRY, key=_natural_key)
+
+
+def get(name: str) -> ModelSpec:
+    """Look up one model; an unknown name raises with the closest registered names."""
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.5)
+        hint = f"; did you mean: {', '.join(close)}" if close else "; see `ghostbench models`"
+        raise UnknownModelError(f"unknown model {name!r}{hint}") from None
+
+
+def families() -> list[str]:
+    _load()
+    return sorted({spec.family for spec in _REGISTRY.values()})
+
+
+def select(
+    include: str | Iterable[str] = "*",
+    exclude: Iterable[str] = (),
+    family: str | None = None,
+) -> list[str]:
+    """Names matching any ``include`` wildcard and no ``exclude`` wildcard, naturally sorted.
+
+    A pattern without wildcards must name a registered model exactly (a typo fails loudly).
+    """
+    _load()
+    patterns = [include] if isinstance(include, str) else list(include)
+    if family is not None and family not in families():
+        raise ValueError(f"unknown family {family!r}; valid families: {', '.join(families())}")
+    chosen: set[str] = set()
+    for pattern in patterns:
+        if not any(ch in pattern for ch in "*?["):
+            get(pattern)
+        chosen.update(fnmatch.filter(_REGISTRY, pattern))
+    for pattern in exclude:
+        chosen -= set(fnmatch.filter(chosen, pattern))
+    if family is not None:
+        chosen = {n for n in chosen if _REGISTRY[n].family == family}
+    return sorted(chosen, key=_natural_key)
+
+
+def _float(text: str) -> float | None:
+    return float(text) if text.strip() else None
+
+
+@cache
+def published_metrics() -> dict[str, tuple[PublishedMetric, ...]]:
+    """Rows of the shipped ``published_accuracy.csv`` grouped by registry name, in file order."""
+    rows: dict[str, list[PublishedMetric]] = {}
+    with resources.files("ghostbench.models").joinpath("data/published_accuracy.csv").open() as fh:
+        for row in csv.DictReader(fh):
+            rows.setdefault(row["model"], []).append(
+                PublishedMetric(
+                    top1=_float(row["top1"]),
+                    top5=_float(row["top5"]),
+                    params_m=_float(row["params_m"]),
+                    macs_m=_float(row["macs_m"]),
+                    source=row["source"],
+                    source_kind=row["source_kind"],
+                    confirmed=row["confirmed"] == "yes",
+                    variant=row["variant"],
+                    notes=row["notes"],
+                )
+            )
+    return {name: tuple(metrics) for name, metrics in rows.items()}
