@@ -30,6 +30,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "ghostbench.models.mobilenet",
     "ghostbench.models.shufflenet",
     "ghostbench.models.efficientnet",
+    "ghostbench.models.yolo",
 )
 
 
@@ -64,6 +65,7 @@ class ModelSpec:
     builder: Callable[..., nn.Module]
     input_size: int = 224
     num_classes: int = 1000
+    task: str = "classification"  # or "detection": output is the raw head, not (1, num_classes)
     paper: str = ""
     kwargs: dict = field(default_factory=dict, hash=False, compare=False)
 
@@ -104,6 +106,7 @@ def register_model(
     family: str,
     *,
     input_size: int = 224,
+    task: str = "classification",
     paper: str = "",
     **kwargs,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -116,6 +119,7 @@ def register_model(
                 family=family,
                 builder=builder,
                 input_size=input_size,
+                task=task,
                 paper=paper,
                 kwargs=kwargs,
             )
