@@ -1,0 +1,1 @@
+"""YOLOv8 detectors: not yet defined (issue 12)."""
