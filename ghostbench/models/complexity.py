@@ -90,7 +90,7 @@ def count_model(name: str) -> Complexity:
 
     spec = registry.get(name)
     with torch.device("meta"):
-        model = spec.builder(**spec.kwargs).eval()
+        model = spec.builder(**spec.builder_kwargs()).eval()
     return count(model, spec.input_size)
 
 

@@ -74,6 +74,10 @@ class ModelSpec:
         """The Python module that defines the network (its source feeds the export cache key)."""
         return self.builder.__module__
 
+    def builder_kwargs(self, **overrides) -> dict:
+        """What the builder is called with: the registered options, ``num_classes``, overrides."""
+        return {"num_classes": self.num_classes, **self.kwargs, **overrides}
+
     def build(self, seed: int = 0, **overrides) -> nn.Module:
         """Build with weights drawn from ``seed`` (same seed, same weights), BatchNorm statistics
         calibrated on a random batch (see ``blocks.calibrate_batchnorm``), in eval mode."""
@@ -83,7 +87,7 @@ class ModelSpec:
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = self.builder(**{**self.kwargs, **overrides})
+            model = self.builder(**self.builder_kwargs(**overrides))
             return calibrate_batchnorm(model, self.input_size)
 
     @property
@@ -106,6 +110,7 @@ def register_model(
     family: str,
     *,
     input_size: int = 224,
+    num_classes: int = 1000,
     task: str = "classification",
     paper: str = "",
     **kwargs,
@@ -119,6 +124,7 @@ def register_model(
                 family=family,
                 builder=builder,
                 input_size=input_size,
+                num_classes=num_classes,
                 task=task,
                 paper=paper,
                 kwargs=kwargs,
