@@ -1,13 +1,121 @@
-"""Placeholder until the export command lands."""
+"""Export a model to ONNX, TFLite (LiteRT) or a TensorRT engine, cached by content, and check its
+numeric parity against PyTorch eager on a fixed-seed input.
 
-HELP = "(not yet available)"
+Prints one summary line per artifact (format, precision, size in MB, export time in s, parity:
+cosine similarity, max abs error, max error relative to the output's largest |logit|) and, for a
+single model, the artifact path as the last line of stdout. A cached artifact is reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ghostbench.exporters.artifact import Artifact
+
+HELP = "export a model (or --all) to onnx, tflite or tensorrt, cached, with a parity check"
 
 
-def add_arguments(parser) -> None:
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", help="registry name, e.g. ghostnet_100 (see `ghostbench models`)")
+    parser.add_argument("--all", action="store_true", help="export every registered model")
+    parser.add_argument(
+        "--format", "-f", required=True, dest="fmt", metavar="FORMAT", help="onnx, tflite or tensorrt"
+    )
+    parser.add_argument(
+        "--precision",
+        "-p",
+        default="fp32",
+        metavar="PRECISION",
+        help="fp32 (default), fp16, int8, or int8_dynamic (tflite)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="artifact cache (default: $GHOSTBENCH_CACHE_DIR or user cache)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="weight and input seed (default: 0)")
+    parser.add_argument(
+        "--layout", choices=("nhwc", "nchw"), default=None, help="tflite input layout (default: nhwc)"
+    )
+    parser.add_argument(
+        "--no-parity", action="store_true", help="skip the parity check against PyTorch eager"
+    )
 
 
-def run(args) -> int:
+def summary(artifact: Artifact, cached: bool) -> str:
+    """One line: model, format, precision, size (MB), export time (s), TRANSPOSE count, parity."""
+    how = "cache hit" if cached else "exported"
+    line = (
+        f"{artifact.model} {artifact.format} {artifact.precision}: {artifact.size_bytes / 1e6:.1f} MB, "
+        f"{how} (export {artifact.export_s:.1f} s)"
+    )
+    if "transpose_ops" in artifact.meta:
+        line += f", {artifact.meta['transpose_ops']} TRANSPOSE"
+    p = artifact.parity
+    if p is None:
+        return f"{line}, parity not checked"
+    verdict = "ok" if p.passed else "FAILED"
+    return f"{line}, parity cos {p.cosine:.6f} max_abs {p.max_abs:.2e} max_rel {p.max_rel:.2e} [{verdict}]"
+
+
+def run(args: argparse.Namespace) -> int:
     from ghostbench.errors import GhostbenchError
+    from ghostbench.exporters import ExportError, cache, export, lookup, resolve_options
+    from ghostbench.models import registry
 
-    raise GhostbenchError("'export' is not available yet")
+    if args.all == bool(args.model):
+        raise GhostbenchError("give one MODEL or --all")
+    if args.layout and args.fmt != "tflite":
+        raise GhostbenchError("--layout applies to --format tflite only")
+    options = {"layout": args.layout} if args.layout else {}
+    resolve_options(args.fmt, args.precision, options)
+    cache_dir = args.cache_dir or cache.default_cache_dir()
+    kwargs = {"cache_dir": cache_dir, "seed": args.seed, "options": options}
+
+    def one(name: str) -> tuple[Artifact, bool]:
+        cached = lookup(name, args.fmt, args.precision, **kwargs) is not None
+        return export(name, args.fmt, args.precision, check_parity=not args.no_parity, **kwargs), cached
+
+    if not args.all:
+        artifact, cached = one(args.model)
+        print(summary(artifact, cached))
+        if artifact.parity is not None and not artifact.parity.passed:
+            print(
+                f"WARNING: {artifact.model} {artifact.format} {artifact.precision} failed parity",
+                file=sys.stderr,
+            )
+        print(artifact.path)
+        return 0
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    names = registry.select("*")
+    failures: list[str] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    console = Console()
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(f"{args.fmt} {args.precision}", total=len(names))
+        for name in names:
+            progress.update(task, description=f"{args.fmt} {args.precision} {name}")
+            try:
+                artifact, cached = one(name)
+            except ExportError as exc:
+                failures.append(str(exc))
+                progress.console.print(f"ERROR: {exc}", markup=False, highlight=False, soft_wrap=True)
+            else:
+                progress.console.print(
+                    summary(artifact, cached), markup=False, highlight=False, soft_wrap=True
+                )
+            progress.advance(task)
+    done = len(names) - len(failures)
+    print(f"{done}/{len(names)} models exported to {args.fmt} {args.precision} in {cache_dir}")
+    for failure in failures:
+        print(f"ERROR: {failure}", file=sys.stderr)
+    return 2 if failures else 0

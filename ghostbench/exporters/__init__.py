@@ -1,0 +1,244 @@
+"""Exporters: turn a registered model into an ONNX, TFLite or TensorRT artifact, cached by content and
+checked numerically against PyTorch eager.
+
+``export(model, fmt, precision)`` is the one entry point. Each format is a module (``onnx``,
+``tflite``, ``tensorrt``) with the same small surface: ``PRECISIONS``, ``EXTENSION``, ``EXTRA``,
+``defaults(precision)``, ``requirements(precision)``, ``versions(precision)``,
+``source(precision, options)`` (the artifact it is derived from, if any) and ``build(...)``.
+Heavy libraries are imported inside those functions, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+
+from ghostbench.errors import GhostbenchError, MissingDependencyError
+from ghostbench.exporters import cache, parity
+from ghostbench.exporters import onnx as _onnx
+from ghostbench.exporters import tensorrt as _tensorrt
+from ghostbench.exporters import tflite as _tflite
+from ghostbench.exporters.artifact import Artifact, Parity
+from ghostbench.models import registry
+from ghostbench.models.registry import ModelSpec
+
+__all__ = ["FORMATS", "Artifact", "ExportError", "Parity", "export", "exporter", "lookup", "resolve_options"]
+
+_EXPORTERS: dict[str, ModuleType] = {"onnx": _onnx, "tflite": _tflite, "tensorrt": _tensorrt}
+
+# Format -> precisions it can produce.
+FORMATS: dict[str, tuple[str, ...]] = {name: module.PRECISIONS for name, module in _EXPORTERS.items()}
+
+
+class ExportError(GhostbenchError):
+    """A converter failed on a model; the message names model, format, precision and the cause."""
+
+
+def exporter(fmt: str) -> ModuleType:
+    """The exporter module of ``fmt``; an unknown format is a one-line user error."""
+    try:
+        return _EXPORTERS[fmt]
+    except KeyError:
+        raise GhostbenchError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}") from None
+
+
+def _spec(model: str | ModelSpec) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    try:
+        return registry.get(model)
+    except registry.UnknownModelError as exc:
+        raise GhostbenchError(str(exc)) from None
+
+
+def resolve_options(fmt: str, precision: str, options: dict | None = None) -> dict:
+    """The full option set of an export (defaults filled in), so equal exports share one cache key."""
+    module = exporter(fmt)
+    if precision not in module.PRECISIONS:
+        raise GhostbenchError(
+            f"{fmt} does not support precision {precision!r}; it supports {', '.join(module.PRECISIONS)}"
+        )
+    resolved = module.defaults(precision)
+    unknown = sorted(set(options or {}) - set(resolved))
+    if unknown:
+        known = ", ".join(resolved) or "none"
+        raise GhostbenchError(f"unknown {fmt} {precision} option(s) {', '.join(unknown)}; known: {known}")
+    resolved |= options or {}
+    reason = module.validate(resolved) if hasattr(module, "validate") else None
+    if reason:
+        raise GhostbenchError(reason)
+    return resolved
+
+
+def _require(fmt: str, precision: str) -> None:
+    module = exporter(fmt)
+    for name in module.requirements(precision):
+        if importlib.util.find_spec(name) is None:
+            raise MissingDependencyError(name, module.EXTRA, f"{fmt} export")
+
+
+@dataclass(frozen=True)
+class _Job:
+    spec: ModelSpec
+    module: ModuleType
+    fmt: str
+    precision: str
+    options: dict
+    versions: dict
+    seed: int
+    store: cache.ArtifactCache
+
+    @property
+    def upstream(self) -> tuple[str, str, dict] | None:
+        return self.module.source(self.precision, self.options)
+
+    def source_job(self) -> _Job | None:
+        if self.upstream is None:
+            return None
+        fmt, precision, options = self.upstream
+        return _job(self.spec, fmt, precision, self.store.root, self.seed, options)
+
+    def key(self) -> str:
+        """The cache key, chained through the keys of the artifacts this one is derived from.
+
+        Computed from inputs alone, so a cached derived artifact is found without touching its source.
+        """
+        source = self.source_job()
+        return cache.cache_key(
+            self.spec,
+            self.fmt,
+            self.precision,
+            seed=self.seed,
+            options=self.options,
+            versions=self.versions,
+            source_key=source.key() if source else None,
+        )
+
+
+def _job(
+    model: str | ModelSpec, fmt: str, precision: str, cache_dir: Path | None, seed: int, options: dict | None
+) -> _Job:
+    """Validate everything a user can get wrong, before the cache is touched."""
+    spec = _spec(model)
+    module = exporter(fmt)
+    resolved = resolve_options(fmt, precision, options)
+    _require(fmt, precision)
+    versions = {"exporter": cache.source_digest(module.__name__)[:16], **module.versions(precision)}
+    return _Job(spec, module, fmt, precision, resolved, versions, seed, cache.ArtifactCache(cache_dir))
+
+
+def lookup(
+    model: str | ModelSpec,
+    fmt: str,
+    precision: str = "fp32",
+    *,
+    cache_dir: Path | None = None,
+    seed: int = 0,
+    options: dict | None = None,
+) -> Artifact | None:
+    """The cached artifact ``export`` would return, or None if it would have to build (nothing is built)."""
+    job = _job(model, fmt, precision, cache_dir, seed, options)
+    return job.store.lookup(job.spec.name, fmt, precision, job.key(), warn=False)
+
+
+def export(
+    model: str | ModelSpec,
+    fmt: str,
+    precision: str = "fp32",
+    *,
+    cache_dir: Path | None = None,
+    seed: int = 0,
+    options: dict | None = None,
+    check_parity: bool = True,
+) -> Artifact:
+    """Export ``model`` to ``fmt`` at ``precision`` (cached), with its parity against PyTorch eager.
+
+    A second call with the same inputs is a cache hit returning the Artifact read from the sidecar.
+    Bad input (unknown model, format, precision or option, a missing dependency) raises
+    ``GhostbenchError`` before the cache is touched; a converter failure raises ``ExportError``.
+    """
+    job = _job(model, fmt, precision, cache_dir, seed, options)
+    key = job.key()
+    with job.store.lock(key):
+        artifact = job.store.lookup(job.spec.name, fmt, precision, key)
+        source = None
+        if job.upstream is not None and (artifact is None or check_parity):
+            src_fmt, src_precision, src_options = job.upstream
+            source = export(
+                job.spec,
+                src_fmt,
+                src_precision,
+                cache_dir=job.store.root,
+                seed=seed,
+                options=src_options,
+                check_parity=check_parity,
+            )
+        if artifact is None:
+            artifact = _build(job, key, source)
+        if check_parity:
+            result = artifact.parity or _run_parity(job, artifact)
+            source_passed = source.parity.passed if source is not None and source.parity is not None else None
+            result = parity.verdict(result, precision, source_passed)
+            if result != artifact.parity:
+                artifact = replace(artifact, parity=result)
+                job.store.write_sidecar(artifact)
+    return artifact
+
+
+def _run_parity(job: _Job, artifact: Artifact) -> Parity:
+    try:
+        return parity.check(artifact, job.spec, job.seed)
+    except Exception as exc:  # the runtime cannot run the file: as bad as a failed export
+        what = f"{job.spec.name} {job.fmt} {job.precision}"
+        raise ExportError(f"{what}: parity run failed: {_cause(exc)}") from exc
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _build(job: _Job, key: str, source: Artifact | None) -> Artifact:
+    spec, fmt, precision, store = job.spec, job.fmt, job.precision, job.store
+    tmp = store.new_file(spec.name, fmt, precision, key, job.module.EXTENSION)
+    start = time.perf_counter()
+    try:
+        # Converters print progress on stdout; the CLI keeps stdout for its summary and path.
+        with contextlib.redirect_stdout(sys.stderr):
+            meta = job.module.build(
+                spec, precision, job.options, seed=job.seed, out=tmp, source=source, cache_root=store.root
+            )
+    except GhostbenchError:
+        store.discard(tmp)
+        raise
+    except Exception as exc:
+        store.discard(tmp)
+        raise ExportError(f"{spec.name} -> {fmt} {precision} failed: {_cause(exc)}") from exc
+    export_s = time.perf_counter() - start
+    meta = {
+        **meta,
+        "seed": job.seed,
+        "input_size": spec.input_size,
+        "model_source_sha256": cache.model_source_digest(spec),
+        "source": {"format": source.format, "precision": source.precision, "key": source.key}
+        if source
+        else None,
+    }
+    artifact = Artifact(
+        model=spec.name,
+        format=fmt,
+        precision=precision,
+        path=tmp,
+        sha256="",
+        key=key,
+        options=job.options,
+        versions={**source.versions, **job.versions} if source else job.versions,
+        export_s=round(export_s, 3),
+        meta=meta,
+    )
+    return store.commit(tmp, artifact)

@@ -1,0 +1,223 @@
+"""Content-addressed artifact cache: exports are the slowest step of a run, so each is done once.
+
+An entry lives in ``<root>/<model>/<format>-<precision>-<key[:16]>/`` as the exported file plus
+``artifact.json`` (the :class:`Artifact` sidecar). The key hashes everything the file depends on:
+the model's definition source (its module and the ghostbench modules it uses), the spec, the weight
+seed (or a checkpoint's sha256, for trained weights), the export options and the exporter and
+library versions. The file is written first and the sidecar last, each to a temporary name and
+then ``os.replace``-d, so a crash leaves no entry that looks complete. A file whose sha256 no longer
+matches its sidecar is rebuilt with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+
+from ghostbench.exporters.artifact import Artifact
+from ghostbench.models import weights
+from ghostbench.models.registry import ModelSpec
+from ghostbench.models.weights import CheckpointSpec
+
+ENV_VAR = "GHOSTBENCH_CACHE_DIR"
+SIDECAR = "artifact.json"
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """``$GHOSTBENCH_CACHE_DIR`` if set, else the platform's user cache dir (``~/.cache/ghostbench``)."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ghostbench")) / "artifacts"
+
+
+def _module_file(module: ModuleType) -> Path | None:
+    file = getattr(module, "__file__", None)
+    return Path(file) if file and file.endswith(".py") else None
+
+
+def model_modules(spec: ModelSpec) -> list[str]:
+    """The module defining ``spec`` plus every ghostbench (or same-package) module it uses, transitively.
+
+    Found by walking module globals (imported modules and objects' ``__module__``), so a change in
+    ``blocks.py`` changes the key of every model built from it.
+    """
+    root = importlib.import_module(spec.module)
+    prefixes = ("ghostbench.", root.__name__.split(".")[0] + ".")
+    seen: dict[str, ModuleType] = {}
+    todo = [root]
+    while todo:
+        module = todo.pop()
+        if module.__name__ in seen or _module_file(module) is None:
+            continue
+        seen[module.__name__] = module
+        for value in vars(module).values():
+            name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
+            if (
+                isinstance(name, str)
+                and name.startswith(prefixes)
+                and name not in seen
+                and name in sys.modules
+            ):
+                todo.append(sys.modules[name])
+    return sorted(seen)
+
+
+def model_source_digest(spec: ModelSpec) -> str:
+    """sha256 over the source files of :func:`model_modules` (name and bytes of each)."""
+    digest = hashlib.sha256()
+    for name in model_modules(spec):
+        path = _module_file(sys.modules[name])
+        assert path is not None
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def source_digest(module_name: str) -> str:
+    """sha256 of one module's source: an exporter's own code is part of its artifacts' keys."""
+    path = _module_file(importlib.import_module(module_name))
+    assert path is not None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cache_key(
+    spec: ModelSpec,
+    fmt: str,
+    precision: str,
+    *,
+    seed: int,
+    options: dict,
+    versions: dict,
+    source_key: str | None = None,
+) -> str:
+    """The content key of one export (hex sha256). ``source_key`` chains derived artifacts to their input."""
+    payload = {
+        "model": spec.name,
+        "builder": f"{spec.module}.{spec.builder.__qualname__}",
+        "kwargs": spec.kwargs,
+        "input_size": spec.input_size,
+        "num_classes": spec.num_classes,
+        "model_source": model_source_digest(spec),
+        "seed": seed,
+        "format": fmt,
+        "precision": precision,
+        "options": options,
+        "versions": versions,
+        "source_key": source_key,
+    }
+    if isinstance(spec, CheckpointSpec):  # trained weights from a file (ghostbench evaluate --weights)
+        payload["weights"] = {"sha256": spec.weights_sha256, "loader": source_digest(weights.__name__)}
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ArtifactCache:
+    """One cache root. Nothing is created on disk until an artifact is stored."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+
+    def entry_dir(self, model: str, fmt: str, precision: str, key: str) -> Path:
+        return self.root / model / f"{fmt}-{precision}-{key[:16]}"
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Serialise builders of the same key across processes (advisory ``flock``; released on exit)."""
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with (locks / f"{key[:32]}.lock").open("a") as fh:
+            try:
+                import fcntl
+            except ImportError:  # not POSIX: single-process use only
+                yield
+                return
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def lookup(self, model: str, fmt: str, precision: str, key: str, *, warn: bool = True) -> Artifact | None:
+        """The cached artifact for ``key``, or None. A corrupt entry is reported (``warn``) and is a miss."""
+        entry = self.entry_dir(model, fmt, precision, key)
+        sidecar = entry / SIDECAR
+        if not sidecar.is_file():
+            return None
+        where = f"cached {fmt} {precision} artifact of {model} ({entry})"
+        report = log.warning if warn else log.debug
+        try:
+            artifact = Artifact.from_dict(json.loads(sidecar.read_text()))
+        except (ValueError, TypeError, KeyError) as exc:
+            report("%s has an unreadable sidecar (%s); rebuilding", where, exc)
+            return None
+        artifact = replace(artifact, path=entry / artifact.path.name)
+        if artifact.key != key:
+            report("%s records key %s, expected %s; rebuilding", where, artifact.key[:16], key[:16])
+            return None
+        if not artifact.path.is_file():
+            report("%s: %s is missing; rebuilding", where, artifact.path.name)
+            return None
+        size = artifact.path.stat().st_size
+        if size != artifact.size_bytes or file_sha256(artifact.path) != artifact.sha256:
+            report(
+                "%s: %s does not match its recorded sha256 (corrupt or truncated); rebuilding",
+                where,
+                artifact.path.name,
+            )
+            return None
+        return artifact
+
+    def new_file(self, model: str, fmt: str, precision: str, key: str, suffix: str) -> Path:
+        """A fresh temporary path inside the entry dir, for an exporter to write into."""
+        entry = self.entry_dir(model, fmt, precision, key)
+        entry.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=entry, prefix=".export-", suffix=suffix)
+        os.close(fd)
+        return Path(tmp)
+
+    def commit(self, tmp: Path, artifact: Artifact) -> Artifact:
+        """Move the exported file into place, fill in its size and sha256, then write the sidecar."""
+        entry = self.entry_dir(artifact.model, artifact.format, artifact.precision, artifact.key)
+        final = entry / f"model{tmp.suffix}"
+        (entry / SIDECAR).unlink(missing_ok=True)  # the entry is incomplete until the new sidecar lands
+        os.replace(tmp, final)
+        artifact = replace(artifact, path=final, sha256=file_sha256(final), size_bytes=final.stat().st_size)
+        self.write_sidecar(artifact)
+        return artifact
+
+    def write_sidecar(self, artifact: Artifact) -> None:
+        _atomic_write_text(artifact.path.parent / SIDECAR, artifact.to_json() + "\n")
+
+    def discard(self, tmp: Path) -> None:
+        """Drop a failed export's temporary file (and its entry dir, if that leaves it empty)."""
+        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.parent.rmdir()
