@@ -16,7 +16,7 @@ BASELINE ?= results/baselines/$(DEVICE)
 
 # Extras per device profile: what `make bench DEVICE=...` needs on top of the base package.
 EXTRAS_cpu := onnx,tflite
-EXTRAS_gpu := onnx,gpu
+EXTRAS_gpu := gpu
 EXTRAS_pi := onnx,tflite,remote
 EXTRAS_android := tflite,remote
 EXTRAS_test := onnx,tflite,dev

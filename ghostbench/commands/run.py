@@ -1,13 +1,311 @@
-"""Placeholder until the run command lands."""
+"""Measure the batch-1 latency of models x backends on this machine.
 
-HELP = "(not yet available)"
+Every cell (model, backend, device, precision, threads) is measured in ROUNDS windows, each in a
+fresh worker process: load, first inference, warm-up until the latency settles, then timed
+iterations until the 95% confidence interval of the median is within +/- TARGET_PCT % (after at
+least MIN_TIME seconds) or TIME_CAP seconds pass. The cells are interleaved in every round.
+ONNX and TFLite files come from the artifact cache (`ghostbench export`), or from --artifact.
+
+Writes OUT/run.json, OUT/latency.csv, OUT/latency.parquet and OUT/samples.parquet
+(docs/results-schema.md). Re-running with the same --out keeps the cells already measured.
+Exit 0 when every cell was measured, 2 on bad input or when a cell failed (its row says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ghostbench.bench.cell import Cell
+    from ghostbench.exporters.artifact import Artifact
+
+HELP = "measure latency of models x backends here (writes results/RUN_ID)"
+# File suffix -> artifact format, for --artifact.
+SUFFIX_FORMATS: dict[str, str] = {
+    ".onnx": "onnx",
+    ".tflite": "tflite",
+    ".engine": "tensorrt",
+    ".plan": "tensorrt",
+}
 
 
-def add_arguments(parser) -> None:
-    pass
+def _csv(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def run(args) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", required=True, help="comma-separated names or wildcards, e.g. ghostnet_*")
+    parser.add_argument(
+        "--backends",
+        required=True,
+        help="comma-separated: torch, torch_compile, torch_cudagraph, onnxruntime, tflite, tensorrt, null",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--threads", default="1", help="intra-op threads, comma-separated (default: 1)")
+    parser.add_argument(
+        "--precision", default="fp32", help="fp32 (default), fp16, int8, int8_dynamic; commas"
+    )
+    parser.add_argument(
+        "--time-cap",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="most seconds of timing per window (default 10)",
+    )
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="least seconds of timing per window (default 1)",
+    )
+    parser.add_argument(
+        "--target-pct",
+        type=float,
+        default=1.0,
+        metavar="PCT",
+        help="stop when the median's 95%% CI is within +/- PCT %% (default 1)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, metavar="R", help="windows per cell (default 3)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="kill a window's worker after S s (default 300)",
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend option (docs/backends.md) for every backend, or BACKEND.KEY=VALUE for one: "
+        "onnxruntime.graph_opt=basic, tflite.xnnpack=false, torch.channels_last=true",
+    )
+    parser.add_argument(
+        "--artifact", type=Path, help="time this .onnx/.tflite/.engine file (one model, one backend)"
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, help="artifact cache (default: $GHOSTBENCH_CACHE_DIR or user cache)"
+    )
+    parser.add_argument("--out", type=Path, help="results folder (default: results/<UTC time>-<host>)")
+
+
+def _options(pairs: list[str], backends: list[str]) -> dict[str, dict[str, str]]:
+    """Cell options per backend from ``KEY=VALUE`` (every backend) and ``BACKEND.KEY=VALUE``."""
     from ghostbench.errors import GhostbenchError
 
-    raise GhostbenchError("'run' is not available yet")
+    options: dict[str, dict[str, str]] = {backend: {} for backend in backends}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GhostbenchError(f"--option takes KEY=VALUE or BACKEND.KEY=VALUE, got {pair!r}")
+        scope, dot, name = key.rpartition(".")
+        if dot and scope not in options:
+            raise GhostbenchError(
+                f"--option {pair}: {scope!r} is not one of --backends {', '.join(backends)}"
+            )
+        for backend in [scope] if dot else backends:
+            options[backend][name] = value.strip()
+    return options
+
+
+def _threads(text: str) -> list[int]:
+    from ghostbench.errors import GhostbenchError
+
+    try:
+        threads = [int(t) for t in _csv(text)]
+    except ValueError:
+        raise GhostbenchError(f"--threads takes integers, got {text!r}") from None
+    if not threads or min(threads) < 1:
+        raise GhostbenchError(f"--threads must be >= 1, got {text!r}")
+    return threads
+
+
+def plan(args: argparse.Namespace) -> list[Cell]:
+    """The cells of this run, every one validated (backend, device, precision, options, libraries)."""
+    from ghostbench.bench.cell import DEVICES, PRECISIONS, Cell
+    from ghostbench.errors import GhostbenchError
+    from ghostbench.models import registry
+    from ghostbench.runners import runner_class
+    from ghostbench.runners.base import require_cuda
+
+    if args.device not in DEVICES:
+        raise GhostbenchError(f"unknown device {args.device!r}; valid: {', '.join(DEVICES)}")
+    if args.device == "cuda":
+        require_cuda()
+    backends = _csv(args.backends)
+    for backend in backends:
+        runner_class(backend)
+    precisions = _csv(args.precision)
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            raise GhostbenchError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    try:
+        models = registry.select(_csv(args.models))
+    except KeyError as exc:
+        raise GhostbenchError(str(exc)) from None
+    if not models or not backends or not precisions:
+        raise GhostbenchError("--models, --backends and --precision must each name at least one")
+    options = _options(args.option, backends)
+    cells = [
+        Cell(model, backend, args.device, precision, threads, dict(options[backend]))
+        for model in models
+        for backend in backends
+        for precision in precisions
+        for threads in _threads(args.threads)
+    ]
+    for cell in cells:
+        runner_class(cell.backend).check(cell)
+    return cells
+
+
+def user_artifact(path: Path, cells: list[Cell]) -> Artifact:
+    """An :class:`Artifact` for a file the user exported, after checking it fits the cells."""
+    from ghostbench.errors import GhostbenchError
+    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.exporters.cache import file_sha256
+    from ghostbench.runners import ARTIFACT_FORMATS
+
+    if not path.is_file():
+        raise GhostbenchError(f"artifact not found: {path}")
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise GhostbenchError(
+            f"--artifact {path}: unknown suffix; expected one of {', '.join(SUFFIX_FORMATS)}"
+        )
+    if len({(c.model, c.backend, c.precision) for c in cells}) != 1:
+        raise GhostbenchError("--artifact needs exactly one model, one backend and one precision")
+    cell = cells[0]
+    if ARTIFACT_FORMATS.get(cell.backend) != fmt:
+        raise GhostbenchError(
+            f"--artifact {path.name} is a {fmt} file; backend {cell.backend!r} cannot run it"
+        )
+    sha = file_sha256(path)
+    return Artifact(
+        model=cell.model,
+        format=fmt,
+        precision=cell.precision,
+        path=path.resolve(),
+        sha256=sha,
+        key=f"user-{sha[:16]}",
+        size_bytes=path.stat().st_size,
+        meta={"source": "user"},
+    )
+
+
+def _line(row: dict) -> str:
+    if row["status"] != "ok":
+        return f"{row['cell']}: ERROR {row['error'].splitlines()[0] if row['error'] else ''}"
+    flags = f"  [{row['flags']}]" if row["flags"] else ""
+    return (
+        f"{row['cell']}: median {row['median_ms']:.3f} ms, "
+        f"95% CI [{row['ci_low_ms']:.3f}, {row['ci_high_ms']:.3f}] ms, p90 {row['p90_ms']:.3f} ms, "
+        f"n={row['n']} over {row['windows']} windows (spread {row['window_spread'] * 100:.1f}%), "
+        f"load {row['load_ms']:.0f} ms, first {row['first_ms']:.1f} ms{flags}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ghostbench.bench import env
+    from ghostbench.bench.harness import HarnessConfig
+    from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
+    from ghostbench.bench.store import RunStore, new_run_id
+    from ghostbench.errors import GhostbenchError
+    from ghostbench.exporters import export
+    from ghostbench.runners import ARTIFACT_FORMATS
+
+    cells = plan(args)
+    artifact = user_artifact(args.artifact, cells) if args.artifact is not None else None
+    try:
+        harness = HarnessConfig(
+            time_cap_s=args.time_cap,
+            min_time_s=min(args.min_time, args.time_cap),
+            target=args.target_pct / 100,
+        )
+        options = MeasureOptions(rounds=args.rounds, harness=harness, timeout_s=args.timeout)
+    except ValueError as exc:
+        raise GhostbenchError(str(exc)) from None
+
+    def artifact_for(cell: Cell) -> Artifact | None:
+        fmt = ARTIFACT_FORMATS.get(cell.backend)
+        if fmt is None:
+            return None
+        if artifact is not None:
+            return artifact
+        return export(cell.model, fmt, cell.precision, cache_dir=args.cache_dir)
+
+    out = args.out or Path("results") / new_run_id()
+    store = RunStore(out)
+    done = store.done_cells() if store.exists() else set()
+    todo = [c for c in cells if c.key not in done]
+    record = {
+        "status": "running",
+        "command": ["ghostbench", *sys.argv[1:]],
+        "options": {
+            "device": args.device,
+            "artifact": str(args.artifact) if args.artifact else None,
+            "cell_options": _options(args.option, sorted({c.backend for c in cells})),
+            **options.to_dict(),
+        },
+        "plan": [
+            {
+                "model": c.model,
+                "backend": c.backend,
+                "device": c.device,
+                "precision": c.precision,
+                "threads": c.threads,
+                "options": c.options,
+            }
+            for c in cells
+        ],
+    }
+    if store.exists():
+        previous = store.read_run_json()
+        print(f"resuming {out}: {len(done)} of {len(cells)} cells already measured", file=sys.stderr)
+        store.write_run_json({**previous, **record, "resumed": [*previous.get("resumed", []), env.now_iso()]})
+    else:
+        store.write_run_json(
+            {
+                **record,
+                "created": env.now_iso(),
+                "env": env.snapshot(),
+                "skipped": [],
+                "overhead_ns": overhead_ns(),
+            }
+        )
+    total = len(todo) * options.rounds
+    progress = {"window": 0}
+
+    def started(cell: Cell, window: int) -> None:
+        progress["window"] += 1
+        print(
+            f"[{progress['window']}/{total}] {cell.key} window {window + 1}/{options.rounds}", file=sys.stderr
+        )
+
+    try:
+        rows = measure(
+            todo,
+            run_id=store.run_id,
+            options=options,
+            store=store,
+            artifact_for=artifact_for,
+            on_window_start=started,
+            on_cell_done=lambda row: print(_line(row), flush=True),
+        )
+    except KeyboardInterrupt:
+        store.update_run(status="interrupted", finished=env.now_iso())
+        raise
+    except BaseException:
+        store.update_run(status="failed", finished=env.now_iso())
+        raise
+    store.update_run(status="complete", finished=env.now_iso())
+    print(f"results: {out}")
+    failed = [r for r in rows if r["status"] != "ok"]
+    if failed:
+        raise GhostbenchError(f"{len(failed)} of {len(rows)} cells failed (reasons in {out}/latency.csv)")
+    return 0

@@ -1,0 +1,253 @@
+"""What the machine looked like: a full snapshot once per run, a light probe before and after each
+window. One small collector per source (pyperf's ``_collect_metadata``); each returns a value or
+``{"unavailable": "<reason>"}`` and never raises, because a missing sensor must not cost a result.
+
+Throttling during a window is read from counters that only grow (Linux
+``thermal_throttle/*_throttle_count``) and from the GPU's clock-event reasons (NVML), so a cell is
+flagged ``throttled`` on evidence, not on a guessed frequency threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ghostbench.runners.base import package_version
+
+# Distributions whose versions every run records (the runtime is part of what is measured).
+VERSIONED: tuple[str, ...] = (
+    "ghostbench",
+    "torch",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "ai-edge-litert",
+    "tflite-runtime",
+    "litert-torch",
+    "tensorrt",
+    "nvidia-ml-py",
+    "psutil",
+    "scipy",
+)
+CPU_SYS = Path("/sys/devices/system/cpu")
+# NVML clock-event reasons that mean the GPU was slowed down (not idle, not app clocks):
+# SW power cap, HW slowdown, SW thermal, HW thermal, HW power brake.
+GPU_THROTTLE_BITS: dict[int, str] = {
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x20: "sw_thermal",
+    0x40: "hw_thermal",
+    0x80: "hw_power_brake",
+}
+
+
+def _safe(collector: Callable[[], Any]) -> Any:
+    try:
+        return collector()
+    except Exception as exc:  # a collector reports why it has nothing; it never fails the run
+        return {"unavailable": f"{type(exc).__name__}: {exc}"}
+
+
+def now_iso() -> str:
+    """UTC now as ISO 8601 with a ``Z``, to the second."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cpu_model() -> str:
+    """The CPU's name from ``/proc/cpuinfo`` (x86 ``model name``; ARM boards' ``Model`` or
+    ``Hardware``), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    fields: dict[str, str] = {}
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields.setdefault(key.strip().lower(), value.strip())
+    for key in ("model name", "model", "hardware"):
+        if fields.get(key):
+            return fields[key]
+    return platform.processor() or platform.machine()
+
+
+def _read(path: Path) -> str:
+    return path.read_text().strip()
+
+
+def _governor() -> str:
+    return _read(CPU_SYS / "cpu0" / "cpufreq" / "scaling_governor")
+
+
+def _freq() -> dict:
+    import psutil
+
+    freq = psutil.cpu_freq()
+    if freq is None:
+        raise OSError("psutil.cpu_freq() has nothing on this machine")
+    return {"current_mhz": freq.current, "min_mhz": freq.min, "max_mhz": freq.max}
+
+
+def _temperatures() -> dict:
+    import psutil
+
+    if not hasattr(psutil, "sensors_temperatures"):
+        raise OSError("psutil has no temperature sensors on this platform")
+    temps = psutil.sensors_temperatures()
+    if not temps:
+        raise OSError("no temperature sensors exposed")
+    return {name: max(t.current for t in entries) for name, entries in temps.items() if entries}
+
+
+def _throttle_count() -> int:
+    """Sum of the kernel's thermal throttle event counters over all CPUs (Linux x86)."""
+    files = list(CPU_SYS.glob("cpu[0-9]*/thermal_throttle/*_throttle_count"))
+    if not files:
+        raise OSError("no thermal_throttle counters in /sys (VM, ARM or non-Linux)")
+    return sum(int(_read(f)) for f in files)
+
+
+def host() -> dict:
+    return {
+        "hostname": socket.gethostname(),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+    }
+
+
+def cpu() -> dict:
+    import psutil
+
+    return {
+        "model": _safe(cpu_model),
+        "arch": platform.machine(),
+        "logical_cores": psutil.cpu_count(logical=True),
+        "physical_cores": _safe(lambda: psutil.cpu_count(logical=False)),
+        "affinity": _safe(lambda: sorted(os.sched_getaffinity(0))),
+        "governor": _safe(_governor),
+        "freq": _safe(_freq),
+        "memory_bytes": psutil.virtual_memory().total,
+    }
+
+
+def _nvml() -> Any:
+    import pynvml
+
+    pynvml.nvmlInit()
+    return pynvml
+
+
+def _gpu_throttle_reasons(nvml: Any, handle: Any) -> int:
+    # NVML 12.5 renamed "throttle reasons" to "clocks event reasons"; older bindings lack the new name.
+    getter = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+    if getter is None:
+        getter = nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+    return int(getter(handle))
+
+
+def gpu() -> dict:
+    """Static facts about each NVIDIA GPU (NVML), or why there are none."""
+    nvml = _nvml()
+    devices = []
+    for i in range(nvml.nvmlDeviceGetCount()):
+        handle = nvml.nvmlDeviceGetHandleByIndex(i)
+        devices.append(
+            {
+                "index": i,
+                "name": _safe(lambda h=handle: _text(nvml.nvmlDeviceGetName(h))),
+                "memory_bytes": _safe(lambda h=handle: int(nvml.nvmlDeviceGetMemoryInfo(h).total)),
+                "max_sm_clock_mhz": _safe(
+                    lambda h=handle: nvml.nvmlDeviceGetMaxClockInfo(h, nvml.NVML_CLOCK_SM)
+                ),
+                "power_limit_w": _safe(lambda h=handle: nvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000),
+            }
+        )
+    return {"driver": _text(nvml.nvmlSystemGetDriverVersion()), "devices": devices}
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _gpu_probe() -> dict:
+    nvml = _nvml()
+    handle = nvml.nvmlDeviceGetHandleByIndex(0)
+    return {
+        "sm_clock_mhz": _safe(lambda: nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)),
+        "mem_clock_mhz": _safe(lambda: nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM)),
+        "temperature_c": _safe(lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+        "power_w": _safe(lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000),
+        "throttle_reasons": _safe(lambda: _gpu_throttle_reasons(nvml, handle)),
+    }
+
+
+def versions() -> dict:
+    """Installed versions of the libraries that can run a cell (without importing them)."""
+    found = {name: package_version(name) for name in VERSIONED}
+    found["python"] = sys.version.split()[0]
+    return found
+
+
+def torch_build() -> dict:
+    import torch
+
+    return {
+        "version": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def snapshot() -> dict:
+    """The environment of a run, stored once in ``run.json``."""
+    return {
+        "host": _safe(host),
+        "cpu": _safe(cpu),
+        "gpu": _safe(gpu),
+        "versions": _safe(versions),
+        "torch": _safe(torch_build),
+        "taken_at": now_iso(),
+    }
+
+
+def probe(device: str) -> dict:
+    """The fast-changing state around one window: frequency, temperatures, load, throttle counters."""
+    data = {
+        "time": now_iso(),
+        "load_avg": _safe(lambda: list(os.getloadavg())),
+        "cpu_freq": _safe(_freq),
+        "temperatures_c": _safe(_temperatures),
+        "cpu_throttle_count": _safe(_throttle_count),
+    }
+    if device == "cuda":
+        data["gpu"] = _safe(_gpu_probe)
+    return data
+
+
+def throttle_reasons(before: dict, after: dict) -> list[str]:
+    """Evidence of throttling between two probes: a grown CPU throttle counter or GPU slowdown bits."""
+    reasons = []
+    b, a = before.get("cpu_throttle_count"), after.get("cpu_throttle_count")
+    if isinstance(b, int) and isinstance(a, int) and a > b:
+        reasons.append(f"cpu thermal throttle events +{a - b}")
+    for probe_ in (before, after):
+        bits = probe_.get("gpu", {}).get("throttle_reasons") if isinstance(probe_.get("gpu"), dict) else None
+        if isinstance(bits, int):
+            reasons += [f"gpu {name}" for bit, name in GPU_THROTTLE_BITS.items() if bits & bit]
+    return sorted(set(reasons))
+
+
+def device_name(device: str) -> str:
+    """CPU model or GPU name, for the ``device_name`` column."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    return cpu_model()

@@ -1,0 +1,334 @@
+"""Measure a list of cells: ``rounds`` rounds, each round one window of every cell, each window in
+a fresh worker process; then one results row per cell.
+
+Interleaving the cells in every round spreads slow drift and noisy-neighbour bursts over all cells
+instead of letting them land on one unlucky cell, and the spread of a cell's window medians shows
+how much the machine moved (see ``docs/methodology.md``). A cell whose window fails is finished at
+once as an error row and not measured again; the others go on.
+
+Each finished cell is written through :class:`~ghostbench.bench.store.RunStore` right away, so a
+killed run keeps every finished cell. Callbacks report progress to a UI without this module
+knowing about one.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ghostbench.bench import env, stats
+from ghostbench.bench.cell import Cell
+from ghostbench.bench.harness import HarnessConfig
+from ghostbench.bench.store import RunStore, samples_frame
+from ghostbench.errors import GhostbenchError
+from ghostbench.runners import worker
+
+if TYPE_CHECKING:
+    from ghostbench.exporters.artifact import Artifact
+
+# Flags in the order the schema lists them.
+FLAG_ORDER: tuple[str, ...] = ("high_cv", "drift", "time_cap", "throttled", "window_outlier", "parity_failed")
+# Columns only a measured cell has; an error row leaves them empty.
+MEASURED_COLUMNS: tuple[str, ...] = (
+    "median_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "max_ms",
+    "cv",
+    "ci_low_ms",
+    "ci_high_ms",
+    "n",
+    "windows",
+    "window_spread",
+    "first_ms",
+    "load_ms",
+)
+# The null runner's window for the overhead floor: short, many samples.
+OVERHEAD_HARNESS = HarnessConfig(
+    warmup_min_iters=1000,
+    warmup_min_s=0.05,
+    warmup_max_s=0.5,
+    min_samples=10_000,
+    min_time_s=0.1,
+    time_cap_s=1.0,
+    max_samples=100_000,
+)
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    """``rounds`` windows per cell; ``timeout_s`` bounds one window's worker, load included."""
+
+    rounds: int = 3
+    harness: HarnessConfig = field(default_factory=HarnessConfig)
+    timeout_s: float = 300.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise GhostbenchError(f"rounds must be >= 1, got {self.rounds}")
+        if self.timeout_s <= 0:
+            raise GhostbenchError(f"timeout must be > 0 s, got {self.timeout_s}")
+
+    def to_dict(self) -> dict:
+        """Flat, as ``run.json`` ``options`` holds them (harness settings beside the rest)."""
+        return {
+            "rounds": self.rounds,
+            "timeout_s": self.timeout_s,
+            "seed": self.seed,
+            **self.harness.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Per-model columns, computed once in the parent (never inside a timed window)."""
+
+    family: str = ""
+    params: int | None = None
+    macs: int | None = None
+    activations: int | None = None
+    top1: float | None = None
+    top1_source: str = ""
+    top1_kind: str = ""
+
+
+def model_info(model: str) -> ModelInfo:
+    """Family, complexity (``ghostbench.models.complexity``) and published top-1 of ``model``."""
+    from ghostbench.models import complexity, registry
+
+    try:
+        spec = registry.get(model)
+    except KeyError as exc:
+        raise GhostbenchError(str(exc)) from None
+    counts = complexity.count_model(model)
+    reference = spec.reference
+    return ModelInfo(
+        family=spec.family,
+        params=counts.params,
+        macs=counts.macs,
+        activations=counts.activations,
+        top1=reference.top1 if reference else None,
+        top1_source=reference.source if reference else "",
+        top1_kind="published" if reference else "",
+    )
+
+
+@dataclass
+class _CellState:
+    cell: Cell
+    artifact: Artifact | None = None
+    info: ModelInfo = field(default_factory=ModelInfo)
+    windows: list[dict] = field(default_factory=list)  # worker answers, in round order
+    wall_s: list[float] = field(default_factory=list)
+    started_at: str = ""
+    error: str = ""
+    done: bool = False
+
+
+def _ms(ns: float) -> float:
+    return ns / 1e6
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def _common(state: _CellState, run_id: str) -> dict:
+    cell, info, artifact = state.cell, state.info, state.artifact
+    first = state.windows[0] if state.windows else {}
+    parity = artifact.parity if artifact is not None else None
+    return {
+        "run_id": run_id,
+        "cell": cell.key,
+        "model": cell.model,
+        "family": info.family,
+        "backend": cell.backend,
+        "runtime": first.get("runtime", ""),
+        "runtime_version": first.get("runtime_version", ""),
+        "device": cell.device,
+        "device_name": first.get("device_name") or (env.cpu_model() if cell.device == "cpu" else ""),
+        "precision": cell.precision,
+        "threads": cell.threads,
+        "params": info.params,
+        "macs": info.macs,
+        "activations": info.activations,
+        "top1": info.top1,
+        "top1_source": info.top1_source,
+        "top1_kind": info.top1_kind,
+        "artifact_sha256": artifact.sha256 if artifact is not None else "",
+        "parity_cosine": parity.cosine if parity is not None else None,
+        "parity_max_abs": parity.max_abs if parity is not None else None,
+        "started_at": state.started_at,
+        "duration_s": sum(state.wall_s),
+        "flags": "",
+        "error": "",
+        **dict.fromkeys(MEASURED_COLUMNS),
+    }
+
+
+def error_row(state: _CellState, run_id: str) -> dict:
+    """The row of a failed cell: identity and model columns, no numbers, the reason."""
+    return {**_common(state, run_id), "status": "error", "error": state.error}
+
+
+def result_row(state: _CellState, run_id: str, harness: HarnessConfig) -> dict:
+    """The row of a measured cell: the summary of all windows' samples plus the cell's flags."""
+    results = [w["window"] for w in state.windows]
+    summary = stats.summarize(
+        [r["samples_ns"] for r in results], confidence=harness.confidence, target=harness.target
+    )
+    flags = set(summary.flags)
+    if any(r["stop"] == "time_cap" for r in results):
+        flags.add("time_cap")
+    if not all(r["settled"] for r in results):
+        flags.add("drift")
+    if any(env.throttle_reasons(w.get("env_before", {}), w.get("env_after", {})) for w in state.windows):
+        flags.add("throttled")
+    artifact = state.artifact
+    if artifact is not None and artifact.parity is not None and not artifact.parity.passed:
+        flags.add("parity_failed")
+    return {
+        **_common(state, run_id),
+        "status": "ok",
+        "median_ms": _ms(summary.median_ns),
+        "p90_ms": _ms(summary.p90_ns),
+        "p99_ms": _ms(summary.p99_ns),
+        "mean_ms": _ms(summary.mean_ns),
+        "std_ms": _ms(summary.std_ns),
+        "min_ms": _ms(summary.min_ns),
+        "max_ms": _ms(summary.max_ns),
+        "cv": summary.cv,
+        "ci_low_ms": _ms(summary.ci_low_ns),
+        "ci_high_ms": _ms(summary.ci_high_ns),
+        "n": summary.n,
+        "windows": summary.windows,
+        "window_spread": summary.window_spread,
+        "first_ms": _ms(_median([r["first_ns"] for r in results])),
+        "load_ms": _ms(_median([r["load_ns"] for r in results])),
+        "flags": ";".join(f for f in FLAG_ORDER if f in flags),
+    }
+
+
+def window_details(state: _CellState) -> dict:
+    """Per-window facts for ``run.json``: how each window warmed up and stopped, and the machine."""
+    details = []
+    for i, answer in enumerate(state.windows):
+        r = answer["window"]
+        details.append(
+            {
+                "window": i,
+                "stop": r["stop"],
+                "settled": r["settled"],
+                "warmup_n": r["warmup_n"],
+                "warmup_s": r["warmup_ns"] / 1e9,
+                "timed_s": r["timed_ns"] / 1e9,
+                "n": len(r["samples_ns"]),
+                "halfwidth": r["halfwidth"],
+                "median_ms": _ms(_median(r["samples_ns"])),
+                "load_ms": _ms(r["load_ns"]),
+                "first_ms": _ms(r["first_ns"]),
+                "wall_s": state.wall_s[i],
+                "throttle": env.throttle_reasons(answer.get("env_before", {}), answer.get("env_after", {})),
+                "env_before": answer.get("env_before", {}),
+                "env_after": answer.get("env_after", {}),
+            }
+        )
+    return {"windows": details}
+
+
+def measure(
+    cells: Sequence[Cell],
+    *,
+    run_id: str,
+    options: MeasureOptions | None = None,
+    store: RunStore | None = None,
+    artifact_for: Callable[[Cell], Artifact | None] | None = None,
+    on_window_start: Callable[[Cell, int], None] | None = None,
+    on_window_done: Callable[[Cell, int, worker.WindowOutcome], None] | None = None,
+    on_cell_done: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Measure ``cells`` round by round and return one row per cell, in the order given.
+
+    ``artifact_for(cell)`` runs in the parent before a cell's first window (exports are untimed
+    and cached); an exception there makes the cell an error row. Each finished row is appended
+    to ``store`` (with its samples and per-window details) before ``on_cell_done`` sees it.
+    """
+    from ghostbench.runners import runner_class
+
+    options = options or MeasureOptions()
+    keys = [c.key for c in cells]
+    duplicates = sorted(k for k, count in Counter(keys).items() if count > 1)
+    if duplicates:
+        raise GhostbenchError(f"cells repeat: {', '.join(duplicates)}")
+    states = [_CellState(cell) for cell in cells]
+    infos: dict[str, ModelInfo] = {}
+    rows: dict[str, dict] = {}
+
+    def finish(state: _CellState, row: dict, samples: list[list[int]]) -> None:
+        state.done = True
+        rows[state.cell.key] = row
+        if store is not None:
+            frame = samples_frame(run_id, state.cell.key, samples) if samples else None
+            store.append(row, frame, window_details(state))
+        if on_cell_done is not None:
+            on_cell_done(row)
+
+    def fail(state: _CellState, error: str) -> None:
+        state.error = error
+        finish(state, error_row(state, run_id), [])
+
+    for round_index in range(options.rounds):
+        for state in states:
+            if state.done:
+                continue
+            cell = state.cell
+            if round_index == 0:
+                state.started_at = env.now_iso()
+                try:
+                    runner_class(cell.backend).check(cell)
+                    if cell.model not in infos:
+                        infos[cell.model] = model_info(cell.model)
+                    state.info = infos[cell.model]
+                    state.artifact = artifact_for(cell) if artifact_for is not None else None
+                except Exception as exc:  # an export or model failure costs this cell only
+                    fail(state, _describe(exc))
+                    continue
+            if on_window_start is not None:
+                on_window_start(cell, round_index)
+            payload = worker.request(
+                cell, state.artifact, options.harness.to_dict(), seed=options.seed, window=round_index
+            )
+            outcome = worker.spawn(payload, timeout_s=options.timeout_s)
+            state.wall_s.append(outcome.wall_s)
+            if on_window_done is not None:
+                on_window_done(cell, round_index, outcome)
+            if not outcome.ok:
+                fail(state, outcome.error)
+                continue
+            state.windows.append(outcome.result)
+            if round_index == options.rounds - 1:
+                samples = [w["window"]["samples_ns"] for w in state.windows]
+                finish(state, result_row(state, run_id, options.harness), samples)
+    return [rows[key] for key in keys]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, GhostbenchError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def overhead_ns(timeout_s: float = 60.0, harness: HarnessConfig = OVERHEAD_HARNESS) -> int:
+    """The null runner's median in a worker: the floor of the clock and loop, for ``run.json``."""
+    payload = worker.request(Cell("null", "null"), None, harness.to_dict(), seed=0, window=0)
+    outcome = worker.spawn(payload, timeout_s=timeout_s)
+    if not outcome.ok:
+        raise GhostbenchError(f"the null runner failed: {outcome.error}")
+    return round(statistics.median(outcome.result["window"]["samples_ns"]))

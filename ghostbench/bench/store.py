@@ -1,0 +1,274 @@
+"""The results folder of a run (``docs/results-schema.md``): ``run.json``, ``latency.csv`` +
+``latency.parquet`` (one row per cell) and ``samples.parquet`` (raw iterations).
+
+Every write goes to a temporary file in the same folder and is then ``os.replace``-d, so a run
+killed at any moment leaves the previous complete state of each file. ``append`` rewrites the
+tables after each finished cell: a killed run keeps every finished cell, and a re-run skips them
+(``done_cells``). Readers refuse a ``schema_version`` they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ghostbench.errors import GhostbenchError
+
+SCHEMA_VERSION = 1
+RUN_JSON = "run.json"
+LATENCY_CSV = "latency.csv"
+LATENCY_PARQUET = "latency.parquet"
+SAMPLES_PARQUET = "samples.parquet"
+ACCURACY_CSV = "accuracy.csv"
+# accuracy.csv (``ghostbench evaluate``, docs/accuracy.md): the report reads these columns; further
+# ones record how the figure was made. One row per (model, format, precision).
+ACCURACY_COLUMNS: tuple[str, ...] = ("model", "format", "precision", "top1", "top5", "n", "data")
+ACCURACY_KEY: tuple[str, ...] = ("model", "format", "precision")
+
+# Column -> pandas dtype, in schema order. Ints are nullable: an error row has no numbers.
+LATENCY_COLUMNS: dict[str, str] = {
+    "schema_version": "int64",
+    "run_id": "string",
+    "cell": "string",
+    "model": "string",
+    "family": "string",
+    "backend": "string",
+    "runtime": "string",
+    "runtime_version": "string",
+    "device": "string",
+    "device_name": "string",
+    "precision": "string",
+    "threads": "int64",
+    "status": "string",
+    **dict.fromkeys(["median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms"], "float64"),
+    "cv": "float64",
+    "ci_low_ms": "float64",
+    "ci_high_ms": "float64",
+    "n": "Int64",
+    "windows": "Int64",
+    "window_spread": "float64",
+    "first_ms": "float64",
+    "load_ms": "float64",
+    "flags": "string",
+    "error": "string",
+    "params": "Int64",
+    "macs": "Int64",
+    "activations": "Int64",
+    "top1": "float64",
+    "top1_source": "string",
+    "top1_kind": "string",
+    "artifact_sha256": "string",
+    "parity_cosine": "float64",
+    "parity_max_abs": "float64",
+    "started_at": "string",
+    "duration_s": "float64",
+}
+SAMPLE_COLUMNS: dict[str, str] = {
+    "run_id": "string",
+    "cell": "string",
+    "window": "int64",
+    "iteration": "int64",
+    "latency_ns": "int64",
+}
+
+
+def new_run_id(host: str | None = None, now: str | None = None) -> str:
+    """A sortable UTC timestamp plus the host name, e.g. ``20261123T121500Z-myhost``."""
+    import datetime as dt
+
+    stamp = now or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in (host or socket.gethostname()))
+    return f"{stamp}-{name}"
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through ``write(tmp)`` to a temporary sibling of ``path``, then ``os.replace`` it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    missing = [c for c in columns if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in columns]
+    if missing or extra:
+        raise ValueError(f"columns do not follow the schema: missing {missing}, unexpected {extra}")
+    return frame[list(columns)].astype(columns)
+
+
+def latency_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    """Rows as a typed table in schema column order (an empty table keeps the columns). Each row
+    must have exactly the schema's columns: a misspelt one would otherwise vanish silently."""
+    for row in rows:
+        if set(row) != set(LATENCY_COLUMNS):
+            missing = sorted(set(LATENCY_COLUMNS) - set(row))
+            extra = sorted(set(row) - set(LATENCY_COLUMNS))
+            raise ValueError(f"row does not follow the schema: missing {missing}, unexpected {extra}")
+    frame = pd.DataFrame(list(rows), columns=list(LATENCY_COLUMNS))
+    return _typed(frame, LATENCY_COLUMNS)
+
+
+def samples_frame(run_id: str, cell: str, windows: Sequence[Sequence[int]]) -> pd.DataFrame:
+    """The raw samples of one cell, window by window, in the ``samples.parquet`` layout."""
+    parts = [
+        pd.DataFrame(
+            {
+                "run_id": run_id,
+                "cell": cell,
+                "window": w,
+                "iteration": range(len(samples)),
+                "latency_ns": list(samples),
+            }
+        )
+        for w, samples in enumerate(windows)
+    ]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(SAMPLE_COLUMNS))
+    return _typed(frame, SAMPLE_COLUMNS)
+
+
+def _check_version(found: object, where: Path) -> None:
+    if found != SCHEMA_VERSION:
+        raise GhostbenchError(
+            f"{where}: schema_version {found!r} is not one this ghostbench reads ({SCHEMA_VERSION})"
+        )
+
+
+class RunStore:
+    """Writes one run folder. Keeps the tables in memory and rewrites them whole on each append."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._latency: pd.DataFrame | None = None
+        self._samples: pd.DataFrame | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def exists(self) -> bool:
+        """Whether a run was started here (its ``run.json`` exists)."""
+        return (self.path / RUN_JSON).is_file()
+
+    def read_run_json(self) -> dict:
+        run = json.loads((self.path / RUN_JSON).read_text())
+        _check_version(run.get("schema_version"), self.path / RUN_JSON)
+        return run
+
+    def write_run_json(self, run: dict) -> None:
+        """Write ``run.json`` (``schema_version`` and ``run_id`` are filled in)."""
+        data = {"schema_version": SCHEMA_VERSION, "run_id": self.run_id, **run}
+        _check_version(data["schema_version"], self.path / RUN_JSON)
+        text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
+        _atomic(self.path / RUN_JSON, lambda tmp: tmp.write_text(text + "\n"))
+
+    def update_run(self, **fields: object) -> dict:
+        """Read ``run.json``, set ``fields``, write it back; returns the new content."""
+        run = self.read_run_json()
+        run.update(fields)
+        self.write_run_json(run)
+        return run
+
+    def _load(self) -> None:
+        if self._latency is None:
+            self._latency, self._samples = _read_tables(self.path, self.run_id)
+
+    def latency(self) -> pd.DataFrame:
+        self._load()
+        return self._latency.copy()
+
+    def done_cells(self) -> set[str]:
+        """Cells with an ``ok`` row: a resumed run skips them (error rows are measured again)."""
+        self._load()
+        done = self._latency[self._latency["status"] == "ok"]["cell"]
+        return set(done.tolist())
+
+    def append(self, row: dict, samples: pd.DataFrame | None = None, details: dict | None = None) -> None:
+        """Add (or replace) the row of ``row["cell"]`` and its samples, then rewrite the tables.
+
+        ``details`` (per-window facts: warm-up, stop reason, environment probes) goes to
+        ``run.json`` under ``cells.<cell>``.
+        """
+        self._load()
+        key = row["cell"]
+        new_row = latency_frame([{**row, "schema_version": SCHEMA_VERSION, "run_id": self.run_id}])
+        keep = self._latency[self._latency["cell"] != key]
+        self._latency = pd.concat([keep, new_row], ignore_index=True) if len(keep) else new_row
+        kept_samples = self._samples[self._samples["cell"] != key]
+        if samples is not None and len(samples):
+            self._samples = pd.concat([kept_samples, _typed(samples, SAMPLE_COLUMNS)], ignore_index=True)
+        else:
+            self._samples = kept_samples
+        _atomic(self.path / SAMPLES_PARQUET, lambda tmp: self._samples.to_parquet(tmp, index=False))
+        _atomic(self.path / LATENCY_PARQUET, lambda tmp: self._latency.to_parquet(tmp, index=False))
+        _atomic(self.path / LATENCY_CSV, lambda tmp: self._latency.to_csv(tmp, index=False))
+        if details is not None and self.exists():
+            run = self.read_run_json()
+            run.setdefault("cells", {})[key] = details
+            self.write_run_json(run)
+
+    def append_accuracy(self, row: dict) -> pd.DataFrame:
+        """Add a measured accuracy to ``accuracy.csv``, replacing the row of the same (model, format,
+        precision), and rewrite the file atomically; returns the new table. The folder need not hold
+        a run yet: ``ghostbench run --out`` into it later keeps the file."""
+        missing = [c for c in ACCURACY_COLUMNS if c not in row]
+        if missing:
+            raise ValueError(f"accuracy row lacks columns {missing}")
+        path = self.path / ACCURACY_CSV
+        table = pd.DataFrame([row])
+        if path.is_file():
+            old = pd.read_csv(path, dtype={c: str for c in (*ACCURACY_KEY, "data")})
+            same = np.logical_and.reduce([old[c] == row[c] for c in ACCURACY_KEY])
+            table = pd.concat([old[~same], table], ignore_index=True)
+        _atomic(path, lambda tmp: table.to_csv(tmp, index=False))
+        return table
+
+
+def _read_latency(path: Path) -> pd.DataFrame:
+    parquet, csv = path / LATENCY_PARQUET, path / LATENCY_CSV
+    source = parquet if parquet.is_file() else csv
+    frame = pd.read_parquet(parquet) if parquet.is_file() else pd.read_csv(csv)
+    if "schema_version" not in frame.columns:
+        raise GhostbenchError(f"{source}: no schema_version column")
+    for version in frame["schema_version"].dropna().unique():
+        _check_version(int(version), source)
+    return _typed(frame, LATENCY_COLUMNS)
+
+
+def _read_tables(path: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The latency and samples tables of a run folder; empty ones where nothing was stored yet."""
+    if (path / LATENCY_PARQUET).is_file() or (path / LATENCY_CSV).is_file():
+        latency = _read_latency(path)
+    else:
+        latency = latency_frame([])
+    samples_path = path / SAMPLES_PARQUET
+    if samples_path.is_file():
+        samples = _typed(pd.read_parquet(samples_path), SAMPLE_COLUMNS)
+    else:
+        samples = samples_frame(run_id, "", [])
+    return latency, samples
+
+
+def load_run(path: str | os.PathLike) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """(``run.json`` content, latency table, samples table) of a run folder.
+
+    Raises :class:`GhostbenchError` for a folder that is not a run or has an unknown schema_version.
+    """
+    folder = Path(path)
+    if not (folder / RUN_JSON).is_file():
+        raise GhostbenchError(f"{folder} is not a ghostbench run (no {RUN_JSON})")
+    run = RunStore(folder).read_run_json()
+    latency, samples = _read_tables(folder, run.get("run_id", folder.name))
+    return run, latency, samples

@@ -1,0 +1,200 @@
+"""One measurement window of one cell in a fresh process, so a crash, a hang or an out-of-memory
+kill costs one error row, never the run (pyperf's worker/manager split).
+
+Protocol, JSON both ways, no pickle:
+
+- the parent starts ``python -m ghostbench.runners.worker`` in a new session (so a timeout kills
+  the whole process group, compile workers included) and writes one request to its stdin:
+  ``{"protocol": 1, "cell": {...}, "artifact": {...} | null, "harness": {...}, "seed": 0, "window": 0}``;
+- the worker answers with one JSON object on its stdout: ``{"status": "ok", "runtime": ...,
+  "runtime_version": ..., "device_name": ..., "window": WindowResult, "env_before": ...,
+  "env_after": ...}`` or ``{"status": "error", "error": "..."}``. Before anything else it points
+  file descriptor 1 at stderr, so a library that prints cannot corrupt the answer;
+- stderr is captured; its tail goes into the error of a failed window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING
+
+from ghostbench.bench.cell import Cell
+from ghostbench.errors import GhostbenchError
+
+if TYPE_CHECKING:
+    from ghostbench.exporters.artifact import Artifact
+
+PROTOCOL = 1
+STDERR_TAIL_LINES = 20
+STDERR_TAIL_CHARS = 2000
+
+
+@dataclass
+class WindowOutcome:
+    """What the parent learned from one worker: the worker's answer, or why there is none."""
+
+    status: str  # ok | error
+    result: dict = field(default_factory=dict)
+    error: str = ""
+    returncode: int | None = None
+    wall_s: float = 0.0
+    stderr_tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def request(cell: Cell, artifact: Artifact | None, harness: dict, *, seed: int, window: int) -> dict:
+    return {
+        "protocol": PROTOCOL,
+        "cell": json.loads(cell.to_json()),
+        "artifact": artifact.to_dict() if artifact is not None else None,
+        "harness": harness,
+        "seed": seed,
+        "window": window,
+    }
+
+
+def _tail(text: str) -> str:
+    # faulthandler ends a crash report with one huge "Extension modules: ..." line; the traceback
+    # above it is what explains the crash.
+    kept = [line for line in text.strip().splitlines() if not line.startswith("Extension modules:")]
+    lines = kept[-STDERR_TAIL_LINES:]
+    return "\n".join(lines)[-STDERR_TAIL_CHARS:]
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def spawn(
+    payload: dict,
+    *,
+    timeout_s: float,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+) -> WindowOutcome:
+    """Run one worker on ``payload`` and turn every way it can end into a :class:`WindowOutcome`."""
+    child_env = dict(os.environ if env is None else env)
+    # The cell's thread count, not one inherited from the parent, sizes any OpenMP pool.
+    child_env["OMP_NUM_THREADS"] = str(payload["cell"].get("threads", 1))
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [python, "-m", "ghostbench.runners.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env=child_env,
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(json.dumps(payload).encode(), timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+        out, err = proc.communicate()
+    except BaseException:  # Ctrl-C in the parent: the worker is in its own session, end it too
+        _kill_group(proc)
+        proc.wait()
+        raise
+    wall_s = time.perf_counter() - start
+    tail = _tail(err.decode(errors="replace"))
+    outcome = WindowOutcome(status="error", returncode=proc.returncode, wall_s=wall_s, stderr_tail=tail)
+    answer = None
+    if out.strip():
+        try:
+            answer = json.loads(out)
+        except json.JSONDecodeError:
+            answer = None
+    if timed_out:
+        reason = f"worker timed out after {timeout_s:g} s and was killed"
+    elif proc.returncode < 0:
+        name = _signal_name(proc.returncode)
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        reason = f"worker died from {name}{hint}"
+    elif isinstance(answer, dict) and answer.get("status") == "ok" and proc.returncode == 0:
+        outcome.status = "ok"
+        outcome.result = answer
+        return outcome
+    elif isinstance(answer, dict) and answer.get("error"):
+        reason = str(answer["error"])
+    else:
+        reason = f"worker exited with code {proc.returncode} and no result"
+    outcome.error = f"{reason}\n{tail}".strip() if tail else reason
+    return outcome
+
+
+def _measure(payload: dict) -> dict:
+    from ghostbench.bench import env
+    from ghostbench.bench.harness import HarnessConfig, measure_window
+    from ghostbench.runners import create, runner_class
+
+    if payload.get("protocol") != PROTOCOL:
+        raise GhostbenchError(f"worker protocol {payload.get('protocol')!r} is not {PROTOCOL}")
+    cell = Cell.from_dict(payload["cell"])
+    artifact = None
+    if payload.get("artifact"):
+        # Imported only when needed: the exporters package pulls in torch, which costs a null
+        # window (the overhead floor, the fault tests) two seconds of start-up.
+        from ghostbench.exporters.artifact import Artifact
+
+        artifact = Artifact.from_dict(payload["artifact"])
+    config = HarnessConfig.from_dict(payload["harness"])
+    runner_class(cell.backend).check(cell)
+    runner = create(cell.backend)
+    before = env.probe(cell.device)
+    try:
+        window = measure_window(runner, cell, artifact, config, seed=payload.get("seed", 0))
+        after = env.probe(cell.device)
+        return {
+            "status": "ok",
+            "runtime": runner.runtime,
+            "runtime_version": runner.version(),
+            "device_name": env.device_name(cell.device),
+            "window": window.to_dict(),
+            "env_before": before,
+            "env_after": after,
+        }
+    finally:
+        runner.close()
+
+
+def main(stdin: IO[str] = sys.stdin) -> int:
+    """Worker entry point: one request in, one answer out, exit 0 on success and 1 on failure."""
+    answer_fd = os.dup(1)
+    os.dup2(2, 1)  # anything written to fd 1 from here on (C libraries included) goes to stderr
+    sys.stdout = sys.stderr
+    faulthandler.enable()  # a segfault leaves a Python traceback in the stderr tail
+    try:
+        answer = _measure(json.load(stdin))
+    except GhostbenchError as exc:
+        answer = {"status": "error", "error": str(exc)}
+    except Exception as exc:
+        traceback.print_exc()
+        answer = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+    with os.fdopen(answer_fd, "w") as out:
+        json.dump(answer, out)
+    return 0 if answer["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

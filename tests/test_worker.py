@@ -1,0 +1,154 @@
+"""Worker isolation: a window that raises, segfaults or hangs becomes an error row with the reason,
+and the run goes on. The faults are real (an exception, a read of address 0, a blocked wait),
+injected by the null backend's ``fault`` option, and run through the real worker and parent code.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from ghostbench.bench.cell import Cell
+from ghostbench.bench.harness import HarnessConfig
+from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
+from ghostbench.bench.store import RunStore, load_run
+from ghostbench.errors import GhostbenchError
+from ghostbench.runners import worker
+
+# A null window that takes a fraction of a second once the worker is up.
+QUICK = HarnessConfig(
+    warmup_min_iters=10,
+    warmup_min_s=0.01,
+    warmup_max_s=0.1,
+    min_samples=100,
+    min_time_s=0.01,
+    time_cap_s=0.2,
+    max_samples=20_000,
+)
+# Long enough for a healthy worker to start and finish on a loaded machine (about 2 s idle).
+TIMEOUT_S = 60.0
+# The hang's limit: whatever the machine's speed, a hung worker ends as a timeout at this mark.
+HANG_TIMEOUT_S = 4.0
+
+
+def _null(fault: str | None = None) -> Cell:
+    return Cell("ghostnet_050", "null", options={"fault": fault} if fault else {})
+
+
+def test_raise_and_segfault_become_error_rows_and_the_run_goes_on(tmp_path: Path) -> None:
+    cells = [_null("raise"), _null("segfault"), _null()]
+    store = RunStore(tmp_path / "run")
+    store.write_run_json({"status": "running"})
+    finished: list[str] = []
+    rows = measure(
+        cells,
+        run_id="run",
+        options=MeasureOptions(rounds=2, harness=QUICK, timeout_s=TIMEOUT_S),
+        store=store,
+        on_cell_done=lambda row: finished.append(row["cell"]),
+    )
+    raised, segfault, healthy = rows
+    assert [r["status"] for r in rows] == ["error", "error", "ok"]
+
+    assert raised["error"].startswith("InjectedFault: injected fault")
+    assert "Traceback" in raised["error"]  # the stderr tail follows the reason
+
+    assert segfault["error"].startswith("worker died from SIGSEGV")
+    assert "Segmentation fault" in segfault["error"]  # faulthandler's report, in the stderr tail
+    assert "run_once" in segfault["error"]  # ...which says where it crashed
+
+    assert healthy["windows"] == 2 and healthy["n"] > 0 and healthy["error"] == ""
+    # Failed cells finish in round 1 and are not measured again; the healthy one after round 2.
+    assert finished == [c.key for c in cells]
+
+    run, latency, samples = load_run(tmp_path / "run")
+    assert latency["cell"].tolist() == [c.key for c in cells]
+    assert set(samples["cell"]) == {healthy["cell"]}
+    assert store.done_cells() == {healthy["cell"]}
+    assert len(run["cells"][healthy["cell"]]["windows"]) == 2
+
+
+def test_a_hung_worker_is_killed_and_the_run_goes_on() -> None:
+    rows = measure(
+        [_null("hang"), _null()],
+        run_id="run",
+        options=MeasureOptions(rounds=1, harness=QUICK, timeout_s=HANG_TIMEOUT_S),
+    )
+    hang, after = rows
+    assert hang["status"] == "error"
+    assert hang["error"].startswith(f"worker timed out after {HANG_TIMEOUT_S:g} s and was killed")
+    assert hang["duration_s"] >= HANG_TIMEOUT_S
+    assert after["status"] == "ok"
+
+
+def test_overhead_floor_is_positive_and_small() -> None:
+    floor = overhead_ns()
+    assert 0 < floor < 100_000  # two clock reads; far under 0.1 ms on any machine
+
+
+def _spawn_with(tmp_path: Path, script: str) -> worker.WindowOutcome:
+    """Run ``script`` in place of the worker module, through the real ``spawn``."""
+    fake = tmp_path / "fake_python"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c {json.dumps(script)}\n")
+    fake.chmod(0o755)
+    payload = worker.request(_null(), None, QUICK.to_dict(), seed=0, window=0)
+    return worker.spawn(payload, timeout_s=TIMEOUT_S, python=str(fake))
+
+
+def test_a_killed_worker_is_reported_by_signal(tmp_path: Path) -> None:
+    outcome = _spawn_with(
+        tmp_path, f"import os, sys; print('dying', file=sys.stderr); os.kill(os.getpid(), {signal.SIGKILL})"
+    )
+    assert not outcome.ok
+    assert outcome.error.startswith("worker died from SIGKILL (out of memory?)")
+    assert outcome.error.endswith("dying")
+
+
+def test_a_worker_without_an_answer_is_an_error(tmp_path: Path) -> None:
+    outcome = _spawn_with(tmp_path, "import sys; sys.stdin.read(); print('not json'); sys.exit(3)")
+    assert not outcome.ok
+    assert outcome.error == "worker exited with code 3 and no result"
+
+
+def test_an_answer_is_read_from_stdout(tmp_path: Path) -> None:
+    outcome = _spawn_with(
+        tmp_path, "import json, sys; sys.stdin.read(); print(json.dumps({'status': 'ok', 'x': 1}))"
+    )
+    assert outcome.ok and outcome.result == {"status": "ok", "x": 1}
+
+
+def test_worker_answers_on_a_clean_stdout(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
+) -> None:
+    import io
+
+    real_measure = worker._measure
+
+    def chatty(payload: dict) -> dict:
+        print("a library printing to stdout")
+        return real_measure(payload)
+
+    monkeypatch.setattr(worker, "_measure", chatty)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # main() rebinds it; restore after the test
+    payload = worker.request(_null(), None, QUICK.to_dict(), seed=0, window=0)
+    code = worker.main(io.StringIO(json.dumps(payload)))
+    captured = capfd.readouterr()
+    answer = json.loads(captured.out)  # only the answer is on stdout
+    assert "a library printing to stdout" in captured.err
+    assert code == 0 and answer["status"] == "ok"
+    assert answer["runtime"] == "ghostbench" and answer["window"]["samples_ns"]
+    assert set(answer["env_before"]) >= {"time", "load_avg", "cpu_freq"}
+
+
+def test_stderr_tail_drops_faulthandler_module_list() -> None:
+    crash = "Fatal Python error: Segmentation fault\n  File x.py, line 1 in run_once"
+    assert worker._tail(crash + "\nExtension modules: a, b, c\n") == crash
+
+
+def test_repeated_cells_are_refused() -> None:
+    with pytest.raises(GhostbenchError, match="cells repeat: ghostnet_050/null/cpu/fp32/t1"):
+        measure([_null(), _null()], run_id="run")
