@@ -1,13 +1,140 @@
-"""Placeholder until the bench command lands."""
+"""Benchmark a device profile end to end: plan the cells (models x backends x precisions x
+threads), export what is missing (cached), measure every cell in interleaved rounds, each window in
+an isolated worker, and write results/<run_id>/ plus an HTML report in reports/.
 
-HELP = "(not yet available)"
+Profiles: cpu (torch eager, ONNX Runtime, LiteRT on this CPU), gpu (torch eager, torch.compile,
+CUDA graphs, ONNX Runtime CUDA EP and TensorRT where installed; fp32 and fp16), pi (LiteRT and ONNX
+Runtime on a board over SSH, --host), android (LiteRT benchmark_model over adb, --serial).
+Cells whose backend is not installed are skipped and listed with the reason. Ctrl-C keeps every
+finished cell; --resume RUN_ID measures only the missing ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "plan, export and measure a device profile; write results/ and an HTML report"
 
 
-def add_arguments(parser) -> None:
-    pass
+def _csv(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def run(args) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="device profile: cpu (default), gpu, pi, android")
+    parser.add_argument("--models", help="comma-separated names or wildcards (default: the profile's set)")
+    parser.add_argument("--backends", help="comma-separated backends (default: the profile's)")
+    parser.add_argument("--precisions", help="comma-separated: fp32, fp16, int8, int8_dynamic")
+    parser.add_argument("--threads", help="comma-separated intra-op thread counts (default: 1)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 small models, 1 round of about 1 s per cell: a smoke test in under 2 minutes",
+    )
+    parser.add_argument("--rounds", type=int, help="windows per cell, interleaved (default 3, quick 1)")
+    parser.add_argument("--time-cap", type=float, metavar="S", help="most seconds per window (default 4)")
+    parser.add_argument("--min-time", type=float, metavar="S", help="least seconds per window (default 1)")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="S", help="kill a window after S s")
+    parser.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run in --out-dir")
+    parser.add_argument(
+        "--out-dir", type=Path, default=Path("results"), help="results root (default: results)"
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, help="artifact cache (default: $GHOSTBENCH_CACHE_DIR or user cache)"
+    )
+    parser.add_argument("--allow-parity-failure", action="store_true", help="time artifacts that fail parity")
+    parser.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
+    parser.add_argument("--host", help="pi: the board, user@host (ssh)")
+    parser.add_argument("--serial", help="android: the adb serial of the phone")
+
+
+def _threads(text: str | None) -> tuple[int, ...] | None:
     from ghostbench.errors import GhostbenchError
 
-    raise GhostbenchError("'bench' is not available yet")
+    items = _csv(text)
+    if items is None:
+        return None
+    try:
+        return tuple(int(t) for t in items)
+    except ValueError:
+        raise GhostbenchError(f"--threads takes integers, got {text!r}") from None
+
+
+def _require_gpu() -> None:
+    from ghostbench.errors import GhostbenchError
+
+    try:
+        import torch
+    except ImportError:
+        raise GhostbenchError("DEVICE=gpu needs torch with CUDA: make bench DEVICE=gpu installs it") from None
+    if not torch.cuda.is_available():
+        built = f"torch {torch.__version__} (CUDA {torch.version.cuda or 'not built in'})"
+        raise GhostbenchError(f"DEVICE=gpu but no CUDA GPU is visible to {built}; use DEVICE=cpu here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ghostbench.bench.cell import Cell
+    from ghostbench.bench.harness import HarnessConfig
+    from ghostbench.bench.measure import MeasureOptions
+    from ghostbench.bench.orchestrate import BenchSettings, check_output_dir, run_plan
+    from ghostbench.bench.plan import Plan, get_profile, make_plan
+    from ghostbench.bench.store import RunStore, new_run_id
+    from ghostbench.errors import GhostbenchError
+
+    profile = get_profile(args.device)
+    if profile.name == "gpu":
+        _require_gpu()
+    spawn = None
+    if profile.remote is not None:
+        from ghostbench.runners.remote import remote_spawn
+
+        spawn = remote_spawn(profile, host=args.host, serial=args.serial)
+    check_output_dir(args.out_dir)
+    quick = args.quick
+    rounds = args.rounds or (1 if quick else 3)
+    time_cap = args.time_cap or (1.0 if quick else 4.0)
+    min_time = min(args.min_time or (0.3 if quick else 1.0), time_cap)
+    try:
+        harness = HarnessConfig(time_cap_s=time_cap, min_time_s=min_time)
+        options = MeasureOptions(rounds=rounds, harness=harness, timeout_s=args.timeout)
+    except ValueError as exc:
+        raise GhostbenchError(str(exc)) from None
+    if args.resume:
+        run_dir = args.out_dir / args.resume
+        store = RunStore(run_dir)
+        if not store.exists():
+            raise GhostbenchError(f"no run {args.resume!r} in {args.out_dir} (no {run_dir}/run.json)")
+        # The recorded plan and options, not today's flags: a resumed run measures what it started.
+        recorded = store.read_run_json()
+        profile = get_profile(recorded.get("profile", args.device))
+        plan = Plan(profile=profile, cells=tuple(Cell.from_dict(c) for c in recorded["plan"]))
+        opts = recorded.get("options", {})
+        harness = HarnessConfig.from_dict(
+            {k: v for k, v in opts.items() if k in HarnessConfig.__dataclass_fields__}
+        )
+        options = MeasureOptions(rounds=opts["rounds"], harness=harness, timeout_s=opts["timeout_s"])
+    else:
+        plan = make_plan(
+            profile,
+            models=_csv(args.models),
+            backends=_csv(args.backends),
+            precisions=_csv(args.precisions),
+            threads=_threads(args.threads),
+            quick=quick,
+        )
+        if not plan.cells:
+            reasons = "; ".join(sorted({why for _, why in plan.skipped})) or "nothing selected"
+            raise GhostbenchError(f"no cell of this plan can run here: {reasons}")
+        run_dir = args.out_dir / new_run_id()
+    settings = BenchSettings(
+        measure=options,
+        cache_dir=args.cache_dir,
+        allow_parity_failure=args.allow_parity_failure,
+        report=not args.no_report,
+        command=["ghostbench", *sys.argv[1:]],
+    )
+    return run_plan(plan, run_dir, settings, resume=bool(args.resume), spawn=spawn)

@@ -1,0 +1,346 @@
+"""Run a plan end to end: export what is missing, measure every cell in rounds, keep every result.
+
+This is what ``ghostbench bench`` (and so ``make bench``) does. The stages stay where they live
+(``exporters.export``, ``measure.measure``, ``store.RunStore``); this module sequences them, shows
+progress, logs to ``results/<run>/bench.log``, and makes an interrupted run resumable: every
+finished cell is already on disk, ``run.json`` says ``interrupted`` and how to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ghostbench.bench import env
+from ghostbench.bench.cell import Cell
+from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
+from ghostbench.bench.plan import Plan
+from ghostbench.bench.store import RunStore
+from ghostbench.errors import GhostbenchError
+from ghostbench.exporters.artifact import Artifact
+
+LOG_NAME = "bench.log"
+MIN_FREE_BYTES = 200 * 1024 * 1024  # results of a full run are a few MB; exports go to the cache
+log = logging.getLogger("ghostbench.bench")
+
+
+@dataclass
+class BenchSettings:
+    """Everything a run needs besides the plan; stored in ``run.json`` so ``--resume`` can reuse it."""
+
+    measure: MeasureOptions
+    cache_dir: Path | None = None
+    allow_parity_failure: bool = False
+    report: bool = True
+    command: list[str] = field(default_factory=list)
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Fail before any measuring if results cannot be written: read-only, not a folder, or full."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise GhostbenchError(f"cannot write results to {out_dir}: {exc.strerror or exc}") from None
+    free = shutil.disk_usage(out_dir).free
+    if free < MIN_FREE_BYTES:
+        raise GhostbenchError(
+            f"only {free / 2**20:.0f} MiB free under {out_dir}; a run needs at least "
+            f"{MIN_FREE_BYTES / 2**20:.0f} MiB"
+        )
+
+
+def _start_log(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / LOG_NAME, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # the console shows progress; the details go to bench.log only
+    return handler
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.fields[stage]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=False,
+    )
+
+
+def export_all(
+    cells: list[Cell],
+    settings: BenchSettings,
+    progress: Progress,
+) -> tuple[dict[str, Artifact], list[tuple[Cell, str]]]:
+    """Export (or find in the cache) each distinct artifact once; a cell whose export fails or
+    whose parity check fails is skipped with the reason, the others go on."""
+    from ghostbench.exporters import export
+    from ghostbench.runners import ARTIFACT_FORMATS
+
+    wanted: dict[tuple[str, str, str], list[Cell]] = {}
+    for cell in cells:
+        fmt = ARTIFACT_FORMATS.get(cell.backend)
+        if fmt is not None:
+            wanted.setdefault((cell.model, fmt, cell.precision), []).append(cell)
+    artifacts: dict[str, Artifact] = {}
+    skipped: list[tuple[Cell, str]] = []
+    task = progress.add_task("", total=len(wanted), stage="export ")
+    for (model, fmt, precision), users in wanted.items():
+        progress.update(task, description=f"{model} {fmt} {precision}")
+        started = time.perf_counter()
+        try:
+            artifact = export(model, fmt, precision, cache_dir=settings.cache_dir)
+        except GhostbenchError as exc:
+            reason = f"export failed: {exc}"
+            log.error("%s %s %s: %s", model, fmt, precision, reason)
+            skipped += [(cell, reason) for cell in users]
+        else:
+            parity = artifact.parity
+            log.info(
+                "artifact %s %s %s: %s (%.1f s, parity %s)",
+                model,
+                fmt,
+                precision,
+                artifact.path,
+                time.perf_counter() - started,
+                "none" if parity is None else f"cosine {parity.cosine:.6f} max_abs {parity.max_abs:.3g}",
+            )
+            if parity is not None and not parity.passed and not settings.allow_parity_failure:
+                reason = (
+                    f"parity check failed (cosine {parity.cosine:.6f}, max abs error {parity.max_abs:.3g}); "
+                    "--allow-parity-failure times it anyway"
+                )
+                skipped += [(cell, reason) for cell in users]
+            else:
+                for cell in users:
+                    artifacts[cell.key] = artifact
+        progress.advance(task)
+    return artifacts, skipped
+
+
+def _summary(rows: list[dict], console: Console) -> None:
+    table = Table(title="ghostbench: batch-1 latency (median over all windows)")
+    for col in (
+        "model",
+        "family",
+        "backend",
+        "prec",
+        "thr",
+        "median (ms)",
+        "p90 (ms)",
+        "95% CI (ms)",
+        "flags",
+    ):
+        table.add_column(col, justify="right" if "ms" in col or col == "thr" else "left")
+    for row in sorted(rows, key=lambda r: (r["family"] or "", r["model"], r["backend"], r["precision"])):
+        if row["status"] != "ok":
+            first = (row["error"] or "").splitlines()[0][:60] if row["error"] else ""
+            table.add_row(
+                row["model"],
+                row["family"],
+                row["backend"],
+                row["precision"],
+                str(row["threads"]),
+                "error",
+                "",
+                "",
+                first,
+            )
+            continue
+        table.add_row(
+            row["model"],
+            row["family"],
+            row["backend"],
+            row["precision"],
+            str(row["threads"]),
+            f"{row['median_ms']:.3f}",
+            f"{row['p90_ms']:.3f}",
+            f"{row['ci_low_ms']:.3f}-{row['ci_high_ms']:.3f}",
+            row["flags"] or "",
+        )
+    console.print(table)
+
+
+def _plan_record(plan: Plan) -> list[dict]:
+    return [
+        {
+            "model": c.model,
+            "backend": c.backend,
+            "device": c.device,
+            "precision": c.precision,
+            "threads": c.threads,
+            "options": c.options,
+        }
+        for c in plan.cells
+    ]
+
+
+def run_plan(
+    plan: Plan,
+    run_dir: Path,
+    settings: BenchSettings,
+    *,
+    resume: bool = False,
+    console: Console | None = None,
+    spawn: Callable | None = None,
+) -> int:
+    """Measure ``plan`` into ``run_dir``; returns 0 when every planned cell has an ``ok`` row."""
+    # Wide enough for the summary table when stderr is a file or a CI log (rich would assume 80).
+    console = console or Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+    store = RunStore(run_dir)
+    check_output_dir(run_dir)
+    handler = _start_log(run_dir)
+    try:
+        return _run(plan, store, settings, resume, console, spawn)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _run(
+    plan: Plan,
+    store: RunStore,
+    settings: BenchSettings,
+    resume: bool,
+    console: Console,
+    spawn: Callable | None,
+) -> int:
+    done = store.done_cells() if resume else set()
+    todo = [c for c in plan.cells if c.key not in done]
+    skipped = [{"cell": c.key, "reason": why} for c, why in plan.skipped]
+    if resume:
+        store.update_run(status="running", resumed=[*store.read_run_json().get("resumed", []), env.now_iso()])
+        log.info("resuming: %d of %d cells already measured", len(done), len(plan.cells))
+        console.print(f"resuming {store.path}: {len(done)} of {len(plan.cells)} cells already measured")
+    else:
+        store.write_run_json(
+            {
+                "status": "running",
+                "created": env.now_iso(),
+                "command": settings.command,
+                "profile": plan.profile.name,
+                "options": {
+                    "device": plan.profile.device,
+                    "cache_dir": str(settings.cache_dir) if settings.cache_dir else None,
+                    "allow_parity_failure": settings.allow_parity_failure,
+                    **settings.measure.to_dict(),
+                },
+                "env": env.snapshot(),
+                "plan": _plan_record(plan),
+                "skipped": skipped,
+                "overhead_ns": overhead_ns() if plan.profile.remote is None else None,
+            }
+        )
+    for entry in skipped:
+        log.warning("skipped %s: %s", entry["cell"], entry["reason"])
+    rows: list[dict] = []
+    with _progress(console) as progress:
+        try:
+            artifacts, export_skips = export_all(todo, settings, progress)
+            if export_skips:
+                run = store.read_run_json()
+                known = {s["cell"] for s in run.get("skipped", [])}
+                extra = [{"cell": c.key, "reason": why} for c, why in export_skips if c.key not in known]
+                store.update_run(skipped=[*run.get("skipped", []), *extra])
+                for entry in extra:
+                    log.warning("skipped %s: %s", entry["cell"], entry["reason"])
+            blocked = {c.key for c, _ in export_skips}
+            todo = [c for c in todo if c.key not in blocked]
+            windows = progress.add_task("", total=len(todo) * settings.measure.rounds, stage="measure")
+
+            def started(cell: Cell, window: int) -> None:
+                progress.update(
+                    windows, description=f"{cell.key} (window {window + 1}/{settings.measure.rounds})"
+                )
+
+            def finished(cell: Cell, window: int, outcome) -> None:
+                progress.advance(windows)
+                if outcome.ok:
+                    log.info("window %d of %s: %.1f s", window, cell.key, outcome.wall_s)
+                else:
+                    # A failed cell is not measured again: count its remaining windows as done.
+                    progress.advance(windows, settings.measure.rounds - window - 1)
+                    log.error("window %d of %s failed: %s", window, cell.key, outcome.error)
+
+            def cell_done(row: dict) -> None:
+                rows.append(row)
+                if row["status"] == "ok":
+                    log.info(
+                        "cell %s: median %.3f ms, p90 %.3f ms, flags %s",
+                        row["cell"],
+                        row["median_ms"],
+                        row["p90_ms"],
+                        row["flags"] or "-",
+                    )
+                else:
+                    log.error("cell %s failed: %s", row["cell"], row["error"])
+
+            kwargs = {"spawn": spawn} if spawn is not None else {}
+            measure(
+                todo,
+                run_id=store.run_id,
+                options=settings.measure,
+                store=store,
+                artifact_for=lambda cell: artifacts.get(cell.key),
+                on_window_start=started,
+                on_window_done=finished,
+                on_cell_done=cell_done,
+                **kwargs,
+            )
+        except KeyboardInterrupt:
+            store.update_run(status="interrupted", finished=env.now_iso())
+            log.warning("interrupted by the user")
+            console.print(
+                f"[yellow]interrupted[/]: {len(store.done_cells())} cells kept in {store.path}; resume with\n"
+                f"  ghostbench bench --resume {store.run_id} --out-dir {store.path.parent}"
+            )
+            raise
+        except BaseException as exc:
+            store.update_run(status="failed", finished=env.now_iso(), error=f"{type(exc).__name__}: {exc}")
+            log.exception("run failed")
+            raise
+    latency = store.latency()
+    store.update_run(status="complete", finished=env.now_iso())
+    _summary(latency.to_dict("records"), console)
+    failed = latency[latency["status"] != "ok"]
+    console.print(f"results: {store.path} ({len(latency)} cells, {len(failed)} failed)")
+    if settings.report:
+        _write_report(store.path, console)
+    return 0 if failed.empty else 2
+
+
+def _write_report(run_dir: Path, console: Console) -> None:
+    """The HTML report of the run; a report failure is logged and shown, the results stay."""
+    from ghostbench.reports import build_report
+
+    try:
+        path = build_report([run_dir])
+    except Exception as exc:  # the measurements are safe on disk; say why the report is missing
+        log.exception("report failed")
+        console.print(f"[red]report failed[/]: {exc}; retry with: ghostbench report {run_dir}")
+        return
+    console.print(f"report: {path}")

@@ -1,0 +1,159 @@
+"""Device profiles and the plan: which cells (model x backend x precision x threads) a run measures.
+
+A profile is data: the default model set and backends for one kind of device. ``make_plan`` turns a
+profile plus the user's overrides into cells, and says which cells cannot run here and why (a
+backend not installed, no GPU), so a skipped cell is recorded, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ghostbench.bench.cell import Cell
+from ghostbench.errors import GhostbenchError
+
+# The default model set (issue 6): C-Ghost at three widths, G-Ghost RegNetX and plain RegNetX at
+# the three sizes with released G-Ghost checkpoints (so all have published accuracy), and the
+# baselines the GhostNet papers compare against.
+DEFAULT_MODELS: tuple[str, ...] = (
+    "ghostnet_050",
+    "ghostnet_100",
+    "ghostnet_130",
+    "g_ghost_regnetx_032",
+    "g_ghost_regnetx_040",
+    "g_ghost_regnetx_080",
+    "regnetx_032",
+    "regnetx_040",
+    "regnetx_080",
+    "ghostnetv2_100",
+    "mobilenetv2_100",
+    "mobilenetv3_large_100",
+    "shufflenetv2_100",
+    "resnet50",
+    "ghost_resnet50",
+)
+QUICK_MODELS: tuple[str, ...] = ("ghostnet_050", "mobilenetv3_small_100", "shufflenetv2_100")
+REMOTE_DEVICES: tuple[str, ...] = ("pi", "android")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    device: str  # the Cell.device of its cells
+    backends: tuple[str, ...]
+    models: tuple[str, ...] = DEFAULT_MODELS
+    precisions: tuple[str, ...] = ("fp32",)
+    threads: tuple[int, ...] = (1,)
+    quick_backends: tuple[str, ...] = ()
+    remote: str | None = None  # "ssh" or "adb": cells run on another machine
+    options: dict = field(default_factory=dict)
+
+
+PROFILES: dict[str, Profile] = {
+    "cpu": Profile(
+        name="cpu",
+        device="cpu",
+        backends=("torch", "onnxruntime", "tflite"),
+        quick_backends=("onnxruntime", "tflite"),
+    ),
+    "gpu": Profile(
+        name="gpu",
+        device="cuda",
+        backends=("torch", "torch_compile", "torch_cudagraph", "onnxruntime", "tensorrt"),
+        precisions=("fp32", "fp16"),
+        quick_backends=("torch", "torch_cudagraph"),
+    ),
+    "pi": Profile(
+        name="pi",
+        device="pi",
+        backends=("tflite", "onnxruntime"),
+        threads=(1, 4),
+        quick_backends=("tflite",),
+        remote="ssh",
+    ),
+    "android": Profile(
+        name="android",
+        device="android",
+        backends=("tflite",),
+        threads=(1, 4),
+        quick_backends=("tflite",),
+        remote="adb",
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise GhostbenchError(f"unknown device {name!r}; valid devices: {', '.join(PROFILES)}") from None
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: Profile
+    cells: tuple[Cell, ...]
+    skipped: tuple[tuple[Cell, str], ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "profile": self.profile.name,
+            "cells": [c.key for c in self.cells],
+            "skipped": [{"cell": c.key, "reason": why} for c, why in self.skipped],
+        }
+
+
+def unavailable(cell: Cell) -> str | None:
+    """Why ``cell`` cannot run on this host (None if it can), in the runner's own words. Cells for
+    a remote board (pi, android) are checked there, not here."""
+    from ghostbench.runners import runner_class
+
+    if cell.device in REMOTE_DEVICES:
+        return None
+    try:
+        runner_class(cell.backend).check(cell)
+    except GhostbenchError as exc:
+        return str(exc)
+    return None
+
+
+def make_plan(
+    profile: Profile,
+    *,
+    models: tuple[str, ...] | None = None,
+    backends: tuple[str, ...] | None = None,
+    precisions: tuple[str, ...] | None = None,
+    threads: tuple[int, ...] | None = None,
+    quick: bool = False,
+    options: dict | None = None,
+) -> Plan:
+    """Cells for ``profile`` with the user's overrides; cells that cannot run here go to ``skipped``."""
+    from ghostbench.models import registry
+
+    if quick:
+        models = models or QUICK_MODELS
+        backends = backends or profile.quick_backends
+        precisions = precisions or ("fp32",)
+        threads = threads or profile.threads[:1]
+    models = tuple(models or profile.models)
+    try:
+        names = registry.select(models)
+    except KeyError as exc:
+        raise GhostbenchError(str(exc)) from None
+    order = {name: i for i, name in enumerate(models)}
+    names = sorted(names, key=lambda n: order.get(n, len(order)))
+    cells: list[Cell] = []
+    skipped: list[tuple[Cell, str]] = []
+    for backend in backends or profile.backends:
+        for precision in precisions or profile.precisions:
+            for n_threads in threads or profile.threads:
+                if n_threads < 1:
+                    raise GhostbenchError(f"--threads must be >= 1, got {n_threads}")
+                for name in names:
+                    cell = Cell(name, backend, profile.device, precision, n_threads, dict(options or {}))
+                    why = unavailable(cell)
+                    if why:
+                        skipped.append((cell, why))
+                    else:
+                        cells.append(cell)
+    return Plan(profile=replace(profile), cells=tuple(cells), skipped=tuple(skipped))

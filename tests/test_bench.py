@@ -1,0 +1,172 @@
+"""`ghostbench bench`: plans, bad input, output checks, and the quick end-to-end run with Ctrl-C
+and --resume on the real exporters, runtimes and worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ghostbench.bench.cli import main
+from ghostbench.bench.plan import DEFAULT_MODELS, QUICK_MODELS, get_profile, make_plan
+from ghostbench.errors import GhostbenchError
+
+
+def test_cpu_profile_plans_the_default_set_on_three_backends():
+    plan = make_plan(get_profile("cpu"))
+    assert {c.model for c in plan.cells} | {c.model for c, _ in plan.skipped} == set(DEFAULT_MODELS)
+    assert {c.backend for c in plan.cells} == {"torch", "onnxruntime", "tflite"}
+    assert all(c.device == "cpu" and c.precision == "fp32" and c.threads == 1 for c in plan.cells)
+    assert len({c.key for c in plan.cells}) == len(plan.cells) == 45
+
+
+def test_quick_plan_and_overrides():
+    quick = make_plan(get_profile("cpu"), quick=True)
+    assert sorted({c.model for c in quick.cells}) == sorted(QUICK_MODELS)
+    assert {c.backend for c in quick.cells} == {"onnxruntime", "tflite"}
+    custom = make_plan(get_profile("cpu"), models=("ghostnet_*",), backends=("onnxruntime",), threads=(1, 2))
+    assert sorted(c.key for c in custom.cells) == sorted(
+        f"ghostnet_{w}/onnxruntime/cpu/fp32/t{t}" for w in ("050", "100", "130") for t in (1, 2)
+    )
+
+
+def test_cells_that_cannot_run_here_are_skipped_with_the_reason():
+    plan = make_plan(
+        get_profile("cpu"),
+        models=("ghostnet_050",),
+        backends=("torch", "tensorrt"),
+        precisions=("fp32", "fp16"),
+    )
+    reasons = {c.key: why for c, why in plan.skipped}
+    assert "ghostnet_050/torch/cpu/fp16/t1" in reasons
+    assert "tensorrt" in reasons["ghostnet_050/tensorrt/cpu/fp32/t1"]
+    assert [c.key for c in plan.cells] == ["ghostnet_050/torch/cpu/fp32/t1"]
+
+
+def test_unknown_device_lists_the_valid_ones(capsys):
+    assert main(["bench", "--device", "tpu"]) == 2
+    assert "valid devices: cpu, gpu, pi, android" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="probes CUDA through torch")
+def test_gpu_profile_without_a_gpu_stops_at_once(capsys, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    started = time.perf_counter()
+    assert main(["bench", "--device", "gpu", "--out-dir", str(tmp_path)]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert time.perf_counter() - started < 10
+    assert not any(tmp_path.iterdir())
+
+
+def test_unknown_model_is_one_line(capsys, tmp_path):
+    assert main(["bench", "--models", "ghostnet_10", "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean" in err
+
+
+def _mount_tmpfs(path: Path, options: str) -> None:
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    mounts: list[Path] = []
+
+    def make(options: str) -> Path:
+        path = tmp_path / f"mnt{len(mounts)}"
+        _mount_tmpfs(path, options)
+        mounts.append(path)
+        return path
+
+    yield make
+    for path in mounts:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a read-only or tiny filesystem needs root")
+def test_read_only_or_full_output_dir_fails_before_measuring(tmpfs, capsys):
+    read_only = tmpfs("ro,size=1m")
+    assert main(["bench", "--quick", "--out-dir", str(read_only / "results")]) == 2
+    assert "cannot write results to" in capsys.readouterr().err
+    full = tmpfs("size=1m")
+    assert main(["bench", "--quick", "--out-dir", str(full)]) == 2
+    assert "MiB free" in capsys.readouterr().err
+    assert list(full.iterdir()) == []
+
+
+def _bench(args: list[str], cwd: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ghostbench", "bench", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_quick_bench_survives_ctrl_c_and_resumes(tmp_path):
+    """The quick bench on real ONNX Runtime and LiteRT: SIGINT after the first finished cell keeps
+    that cell and marks the run interrupted; --resume measures only the rest, each cell once."""
+    env = {**os.environ, "GHOSTBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    out = tmp_path / "results"
+    proc = _bench(["--quick", "--out-dir", str(out), "--no-report"], tmp_path, env)
+    deadline = time.monotonic() + 400
+    latency: Path | None = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(out.glob("*/latency.csv"))
+        if found and len(pd.read_csv(found[0])) >= 1:
+            latency = found[0]
+            break
+        time.sleep(0.2)
+    assert latency is not None, f"no cell finished: {proc.communicate()[1][-2000:]}"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    run_dir = latency.parent
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "interrupted"
+    assert f"--resume {run_dir.name}" in err
+    kept = pd.read_csv(latency)
+    assert 1 <= len(kept) < len(run["plan"]) and (kept["status"] == "ok").all()
+    assert (run_dir / "bench.log").read_text().count("interrupted") >= 1
+
+    resumed = _bench(["--resume", run_dir.name, "--out-dir", str(out), "--no-report"], tmp_path, env)
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    final = pd.read_csv(latency)
+    planned = {
+        f"{c['model']}/{c['backend']}/{c['device']}/{c['precision']}/t{c['threads']}" for c in run["plan"]
+    }
+    assert sorted(final["cell"]) == sorted(planned), "each planned cell exactly once"
+    assert (final["status"] == "ok").all()
+    for cell in kept["cell"]:  # the cells measured before Ctrl-C were not measured again
+        assert final.set_index("cell").loc[cell, "median_ms"] == kept.set_index("cell").loc[cell, "median_ms"]
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "complete" and len(run["resumed"]) == 1
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    assert set(samples["cell"]) == planned
+
+
+def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):
+    assert main(["bench", "--resume", "nope", "--out-dir", str(tmp_path)]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err
+
+
+def test_plan_rejects_bad_threads():
+    with pytest.raises(GhostbenchError, match="threads"):
+        make_plan(get_profile("cpu"), threads=(0,))
