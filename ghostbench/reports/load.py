@@ -1,0 +1,222 @@
+"""Read results directories into the tables the report draws from, and name the groups it never pools.
+
+A *panel* is one (run, device, backend, runtime and version, threads, options) combination; a
+*group* is a panel at one precision. Verdicts, correlations and ranks are computed per group, so rows
+of different runtimes, versions, machines or runs are never pooled; the accuracy plot shows a panel
+so a measured int8 point sits next to its fp32 point. Measured accuracy from a run's ``accuracy.csv``
+replaces the published figure for the (model, format, precision) it was measured on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ghostbench.errors import GhostbenchError
+
+# Columns of latency.csv the report reads; a missing optional one becomes empty (older or partial runs).
+LATENCY_COLUMNS: dict[str, str] = {
+    "run_id": "str",
+    "cell": "str",
+    "model": "str",
+    "family": "str",
+    "backend": "str",
+    "runtime": "str",
+    "runtime_version": "str",
+    "device": "str",
+    "device_name": "str",
+    "precision": "str",
+    "threads": "int",
+    "status": "str",
+    "median_ms": "float",
+    "p90_ms": "float",
+    "p99_ms": "float",
+    "mean_ms": "float",
+    "std_ms": "float",
+    "min_ms": "float",
+    "max_ms": "float",
+    "cv": "float",
+    "ci_low_ms": "float",
+    "ci_high_ms": "float",
+    "n": "float",
+    "windows": "float",
+    "window_spread": "float",
+    "first_ms": "float",
+    "load_ms": "float",
+    "flags": "str",
+    "error": "str",
+    "params": "float",
+    "macs": "float",
+    "activations": "float",
+    "top1": "float",
+    "top1_source": "str",
+    "top1_kind": "str",
+    "artifact_sha256": "str",
+    "parity_cosine": "float",
+    "parity_max_abs": "float",
+    "duration_s": "float",
+}
+REQUIRED = ("cell", "model", "family", "backend", "device", "status")
+ACCURACY_COLUMNS = ("model", "format", "precision", "top1", "top5", "n", "data")
+# The artifact format each backend times, to match accuracy.csv rows to latency rows.
+BACKEND_FORMAT: dict[str, str] = {
+    "torch": "torch",
+    "torch_compile": "torch",
+    "torch_cudagraph": "torch",
+    "onnxruntime": "onnx",
+    "tflite": "tflite",
+    "tensorrt": "tensorrt",
+}
+PANEL_KEYS = (
+    "run_id",
+    "device",
+    "device_name",
+    "backend",
+    "runtime",
+    "runtime_version",
+    "threads",
+    "options",
+)
+GROUP_KEYS = (*PANEL_KEYS, "precision")
+# Precisions whose accuracy is taken to be the published (fp32) figure; others need a measurement.
+FULL_PRECISIONS = ("fp32", "fp16")
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    info: dict  # run.json as written
+    accuracy: pd.DataFrame | None  # accuracy.csv when present
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows; ``cells`` carries ``panel`` and ``group`` labels per row."""
+
+    runs: tuple[Run, ...]
+    cells: pd.DataFrame
+    samples: pd.DataFrame
+
+
+def _load_one(path: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    from ghostbench.bench.store import load_run
+
+    if not path.is_dir():
+        raise GhostbenchError(f"{path}: not a results directory (expected run.json, latency.parquet, ...)")
+    try:
+        return load_run(path)
+    except GhostbenchError:
+        raise
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise GhostbenchError(f"{path}: cannot read results: {exc}") from exc
+
+
+def _read_accuracy(path: Path) -> pd.DataFrame | None:
+    csv = path / "accuracy.csv"
+    if not csv.exists():
+        return None
+    try:
+        acc = pd.read_csv(csv, dtype={"model": str, "format": str, "precision": str, "data": str})
+    except (OSError, ValueError) as exc:
+        raise GhostbenchError(f"{csv}: cannot read: {exc}") from exc
+    missing = [c for c in ACCURACY_COLUMNS if c not in acc.columns]
+    if missing:
+        raise GhostbenchError(
+            f"{csv}: missing columns {', '.join(missing)} (expected {', '.join(ACCURACY_COLUMNS)})"
+        )
+    return acc
+
+
+def _normalise(latency: pd.DataFrame, run_id: str, where: Path) -> pd.DataFrame:
+    missing = [c for c in REQUIRED if c not in latency.columns]
+    if missing:
+        raise GhostbenchError(f"{where}: latency table lacks columns {', '.join(missing)}")
+    df = latency.copy()
+    for col, kind in LATENCY_COLUMNS.items():
+        if col not in df.columns:
+            df[col] = "" if kind == "str" else math.nan
+        if kind == "str":
+            df[col] = df[col].fillna("").astype(str)
+        elif kind == "float":
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    df["run_id"] = df["run_id"].where(df["run_id"] != "", run_id)
+    df["threads"] = pd.to_numeric(df["threads"], errors="coerce").fillna(0).astype(int)
+    # Cell.key = model/backend/device/precision/tTHREADS[,opt=val...]: options distinguish configurations.
+    df["options"] = df["cell"].map(lambda key: key.split("/", 4)[-1].partition(",")[2])
+    return df
+
+
+def _apply_accuracy(df: pd.DataFrame, acc: pd.DataFrame | None, run_id: str) -> pd.DataFrame:
+    """Measured top-1 replaces the published one for the same model, format and precision."""
+    if acc is None or acc.empty:
+        return df
+    df = df.copy()
+    fmt = df["backend"].map(lambda b: BACKEND_FORMAT.get(b, b))
+    for _, a in acc.iterrows():
+        top1 = pd.to_numeric(a["top1"], errors="coerce")
+        if pd.isna(top1):
+            continue
+        hit = (df["model"] == a["model"]) & (df["precision"] == a["precision"])
+        hit &= (fmt == a["format"]) | (df["backend"] == a["format"])
+        n = pd.to_numeric(a["n"], errors="coerce")
+        images = f"{int(n)} images" if pd.notna(n) else "n unknown"
+        df.loc[hit, "top1"] = float(top1)
+        df.loc[hit, "top1_kind"] = "measured"
+        df.loc[hit, "top1_source"] = (
+            f"measured: {run_id} accuracy.csv ({a['format']}, {a['precision']}, {images}, data {a['data']})"
+        )
+    return df
+
+
+def panel_label(row: pd.Series, multi_run: bool) -> str:
+    thr = f"{row['threads']} thread" + ("s" if row["threads"] != 1 else "")
+    runtime = f"{row['runtime']} {row['runtime_version']}".strip()
+    parts = [row["device"], f"{row['backend']} ({runtime})" if runtime else row["backend"], thr]
+    if row["options"]:
+        parts.append(row["options"])
+    if row["device_name"]:
+        parts.append(row["device_name"])
+    if multi_run:
+        parts.append(f"run {row['run_id']}")
+    return " · ".join(str(p) for p in parts)
+
+
+def load(run_dirs: Sequence[Path | str]) -> ReportData:
+    """Read every run; refuse duplicates and empty input with a message the user can act on."""
+    if not run_dirs:
+        raise GhostbenchError("no results directory given")
+    runs, frames, sample_frames = [], [], []
+    seen: dict[str, Path] = {}
+    for raw in run_dirs:
+        path = Path(raw)
+        info, latency, samples = _load_one(path)
+        run_id = str(info.get("run_id") or path.name)
+        if run_id in seen:
+            raise GhostbenchError(f"run {run_id} given twice ({seen[run_id]} and {path})")
+        seen[run_id] = path
+        acc = _read_accuracy(path)
+        runs.append(Run(path=path, info=info, accuracy=acc))
+        frames.append(_apply_accuracy(_normalise(latency, run_id, path), acc, run_id))
+        sample_frames.append(samples)
+    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    multi = len(runs) > 1
+    if cells.empty:
+        cells = pd.DataFrame(columns=[*LATENCY_COLUMNS, "options", "panel", "group", "accuracy_valid"])
+    else:
+        cells["panel"] = cells.apply(panel_label, axis=1, multi_run=multi)
+        cells["group"] = cells["panel"] + " · " + cells["precision"]
+        cells["accuracy_valid"] = cells["top1"].notna() & (
+            cells["precision"].isin(FULL_PRECISIONS) | (cells["top1_kind"] == "measured")
+        )
+    samples = pd.concat(sample_frames, ignore_index=True) if sample_frames else pd.DataFrame()
+    return ReportData(runs=tuple(runs), cells=cells, samples=samples)
+
+
+def ordered(values: pd.Series) -> list[str]:
+    """Labels in first-seen order (runs in the order given, then as stored)."""
+    return list(dict.fromkeys(values.tolist()))
