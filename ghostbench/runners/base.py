@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 from ghostbench.errors import GhostbenchError, MissingDependencyError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from ghostbench.bench.cell import Cell
@@ -143,6 +144,18 @@ def require_artifact(cell: Cell, artifact: Artifact | None, fmt: str) -> Path:
     if not path.is_file():
         raise GhostbenchError(f"artifact not found: {path}")
     return path
+
+
+def artifact_input(meta: Mapping, seed: int) -> np.ndarray:
+    """The fixed-seed NCHW float32 input of an exported model, shaped from its ``input_shape`` and
+    ``input_layout`` meta: equal to :func:`example_input` (what parity checked) without the registry,
+    so a worker for an artifact backend runs where torch is not installed (an ARM board)."""
+    from ghostbench.bench.inputs import fixed_input
+
+    shape = [int(d) for d in meta["input_shape"]]
+    if meta.get("input_layout", "nchw") == "nhwc" and len(shape) == 4:
+        shape = [shape[0], shape[3], shape[1], shape[2]]
+    return fixed_input(shape, seed)
 
 
 def example_input(model: str, seed: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from ghostbench.errors import GhostbenchError
-from ghostbench.runners.base import RunnerBase, example_input, option_bool, require_artifact
+from ghostbench.runners.base import RunnerBase, artifact_input, option_bool, require_artifact
 
 if TYPE_CHECKING:
     from ghostbench.bench.cell import Cell
@@ -121,13 +121,16 @@ class OnnxRuntimeRunner(RunnerBase):
         import onnxruntime as ort
 
         model_input = self._session.get_inputs()[0]
-        # The model's declared input type, unless the artifact says otherwise (--artifact files).
+        # The model's declared input (a symbolic dimension is batch 1), unless the artifact says
+        # otherwise (--artifact files).
         self._input_meta = {
+            "input_shape": [d if isinstance(d, int) else 1 for d in model_input.shape],
+            "input_layout": "nchw",
             "input_dtype": np.dtype(TENSOR_TYPES.get(model_input.type, np.float32)).name,
             **self._meta,
         }
         self._binding = binding = self._session.io_binding()
-        self.set_input(example_input(self._cell.model, seed))
+        self.set_input(artifact_input(self._input_meta, seed))
         for output in self._session.get_outputs():
             dtype = TENSOR_TYPES.get(output.type)
             if dtype is not None and all(isinstance(dim, int) for dim in output.shape):

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from ghostbench.errors import GhostbenchError, MissingDependencyError
-from ghostbench.runners.base import RunnerBase, example_input, option_bool, package_version, require_artifact
+from ghostbench.runners.base import (
+    RunnerBase,
+    artifact_input,
+    option_bool,
+    package_version,
+    require_artifact,
+)
 
 if TYPE_CHECKING:
     from ghostbench.bench.cell import Cell
@@ -53,6 +59,7 @@ def input_meta(detail: dict) -> dict:
     shape = [int(d) for d in detail["shape"]]
     channels_last = len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3)
     meta: dict = {
+        "input_shape": shape,
         "input_layout": "nhwc" if channels_last else "nchw",
         "input_dtype": np.dtype(detail["dtype"]).name,
     }
@@ -106,7 +113,8 @@ class TfliteRunner(RunnerBase):
         self._interpreter = interpreter
 
     def prepare(self, seed: int) -> None:
-        self.set_input(example_input(self._cell.model, seed))
+        meta = {**input_meta(self._interpreter.get_input_details()[0]), **self._meta}
+        self.set_input(artifact_input(meta, seed))
 
     def set_input(self, x: np.ndarray) -> None:
         """Set ``x`` (NCHW float32, like the example input) as the input, converted to the model's
