@@ -200,11 +200,17 @@ def test_bad_input_raises_before_touching_cache(tmp_path, args, message):
     assert not (tmp_path / "cache").exists()
 
 
-def test_unknown_option_is_rejected():
+def test_unknown_or_invalid_option_is_rejected():
     with pytest.raises(GhostbenchError, match="unknown tflite fp32 option"):
         resolve_options("tflite", "fp32", {"calibration_samples": 4})
     with pytest.raises(GhostbenchError, match="layout"):
         resolve_options("tflite", "fp32", {"layout": "nwhc"})
+    with pytest.raises(GhostbenchError, match="opset"):
+        resolve_options("onnx", "fp32", {"opset": 11})
+    with pytest.raises(GhostbenchError, match="calibration_samples"):
+        resolve_options("onnx", "int8", {"calibration_samples": 0})
+    with pytest.raises(GhostbenchError, match="optimization_level"):
+        resolve_options("tensorrt", "fp16", {"optimization_level": 9})
     assert resolve_options("tflite", "int8", {"calibration_samples": 4})["calibration_samples"] == 4
 
 
@@ -233,6 +239,7 @@ def test_export_then_cache_hit(tmp_path):
     sidecar = json.loads((first.path.parent / cache.SIDECAR).read_text())
     assert Artifact.from_dict(sidecar) == first
     assert not [p for p in first.path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
+    assert first.path.stat().st_mode & 0o777 == cache.FILE_MODE  # readable by the tools that copy it
 
     assert lookup(TINY, "onnx", cache_dir=tmp_path) == first
     start = time.perf_counter()

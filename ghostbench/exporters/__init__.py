@@ -3,9 +3,11 @@ checked numerically against PyTorch eager.
 
 ``export(model, fmt, precision)`` is the one entry point. Each format is a module (``onnx``,
 ``tflite``, ``tensorrt``) with the same small surface: ``PRECISIONS``, ``EXTENSION``, ``EXTRA``,
-``defaults(precision)``, ``requirements(precision)``, ``versions(precision)``,
+``defaults(precision)``, ``validate(options)``, ``requirements(precision)``, ``versions(precision)``,
 ``source(precision, options)`` (the artifact it is derived from, if any) and ``build(...)``.
-Heavy libraries are imported inside those functions, so importing this package is cheap.
+Heavy libraries are imported inside those functions, and the registry and cache (which import torch)
+inside the functions that use them, so importing this package, or ``exporters.artifact`` in a
+worker on a board without torch, is cheap.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ghostbench.errors import GhostbenchError, MissingDependencyError
-from ghostbench.exporters import cache, parity
 from ghostbench.exporters import onnx as _onnx
+from ghostbench.exporters import parity
 from ghostbench.exporters import tensorrt as _tensorrt
 from ghostbench.exporters import tflite as _tflite
 from ghostbench.exporters.artifact import Artifact, Parity
-from ghostbench.models import registry
-from ghostbench.models.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from ghostbench.exporters import cache
+    from ghostbench.models.registry import ModelSpec
 
 __all__ = ["FORMATS", "Artifact", "ExportError", "Parity", "export", "exporter", "lookup", "resolve_options"]
 
@@ -48,7 +53,9 @@ def exporter(fmt: str) -> ModuleType:
 
 
 def _spec(model: str | ModelSpec) -> ModelSpec:
-    if isinstance(model, ModelSpec):
+    from ghostbench.models import registry
+
+    if isinstance(model, registry.ModelSpec):
         return model
     try:
         return registry.get(model)
@@ -69,7 +76,7 @@ def resolve_options(fmt: str, precision: str, options: dict | None = None) -> di
         known = ", ".join(resolved) or "none"
         raise GhostbenchError(f"unknown {fmt} {precision} option(s) {', '.join(unknown)}; known: {known}")
     resolved |= options or {}
-    reason = module.validate(resolved) if hasattr(module, "validate") else None
+    reason = module.validate(resolved)
     if reason:
         raise GhostbenchError(reason)
     return resolved
@@ -108,6 +115,8 @@ class _Job:
 
         Computed from inputs alone, so a cached derived artifact is found without touching its source.
         """
+        from ghostbench.exporters import cache
+
         source = self.source_job()
         return cache.cache_key(
             self.spec,
@@ -124,6 +133,8 @@ def _job(
     model: str | ModelSpec, fmt: str, precision: str, cache_dir: Path | None, seed: int, options: dict | None
 ) -> _Job:
     """Validate everything a user can get wrong, before the cache is touched."""
+    from ghostbench.exporters import cache
+
     spec = _spec(model)
     module = exporter(fmt)
     resolved = resolve_options(fmt, precision, options)
@@ -204,6 +215,8 @@ def _cause(exc: BaseException) -> str:
 
 
 def _build(job: _Job, key: str, source: Artifact | None) -> Artifact:
+    from ghostbench.exporters import cache
+
     spec, fmt, precision, store = job.spec, job.fmt, job.precision, job.store
     tmp = store.new_file(spec.name, fmt, precision, key, job.module.EXTENSION)
     start = time.perf_counter()

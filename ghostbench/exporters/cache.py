@@ -31,6 +31,7 @@ from ghostbench.models.weights import CheckpointSpec
 
 ENV_VAR = "GHOSTBENCH_CACHE_DIR"
 SIDECAR = "artifact.json"
+FILE_MODE = 0o644  # mkstemp makes 0600 files; artifacts are copied to boards and read by other tools
 log = logging.getLogger(__name__)
 
 
@@ -133,6 +134,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -208,6 +210,7 @@ class ArtifactCache:
         entry = self.entry_dir(artifact.model, artifact.format, artifact.precision, artifact.key)
         final = entry / f"model{tmp.suffix}"
         (entry / SIDECAR).unlink(missing_ok=True)  # the entry is incomplete until the new sidecar lands
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, final)
         artifact = replace(artifact, path=final, sha256=file_sha256(final), size_bytes=final.stat().st_size)
         self.write_sidecar(artifact)

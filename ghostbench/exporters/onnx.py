@@ -37,6 +37,15 @@ def defaults(precision: str) -> dict:
     return options
 
 
+def validate(options: dict) -> str | None:
+    """A reason the options are invalid, or None."""
+    if not isinstance(options["opset"], int) or options["opset"] < 18:
+        return f"onnx opset must be an integer >= 18 (the dynamo exporter's range), not {options['opset']!r}"
+    if options.get("calibration_samples", 1) < 1:
+        return "calibration_samples must be at least 1"
+    return None
+
+
 def requirements(precision: str) -> tuple[str, ...]:
     """Import names this precision needs (checked before anything runs)."""
     return ("onnx", "onnxscript") if precision == "fp32" else ("onnx", "onnxruntime")

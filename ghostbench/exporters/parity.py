@@ -12,6 +12,9 @@ Figures (``ghostbench.exporters.artifact.Parity``):
 
 Thresholds per precision are in :data:`THRESHOLDS` and ``docs/exporters.md``. A failure is
 recorded in the artifact (``passed=False``) and shown; it never raises.
+
+This module is shipped to ARM boards (``runners/remote/bundle.py``) for ``to_runtime_input``:
+it must import with numpy alone; torch and the runtimes are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ghostbench.bench.inputs import fixed_input
 from ghostbench.exporters.artifact import Artifact, Parity
 
 if TYPE_CHECKING:
@@ -31,7 +35,8 @@ if TYPE_CHECKING:
     from ghostbench.models.registry import ModelSpec
 
 # Calibration images come from NumPy's PCG64 seeded with (this tag, calibration_seed), parity inputs
-# from torch's generator: different streams, so an artifact is never checked on a calibration image.
+# from ``bench.inputs.fixed_input`` (another tag): different streams, so an artifact is never
+# checked on a calibration image.
 CALIBRATION_STREAM = 0xCA1
 
 
@@ -55,11 +60,10 @@ THRESHOLDS: dict[str, Threshold] = {
 
 def example_input(spec: ModelSpec, seed: int = 0) -> torch.Tensor:
     """The fixed-seed input every backend sees: ``1 x 3 x H x W`` float32, standard normal (like a
-    normalised image), drawn from its own generator so global RNG state never matters."""
+    normalised image). It is ``bench.inputs.fixed_input``, which the torch-free workers draw too."""
     import torch
 
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(1, 3, spec.input_size, spec.input_size, generator=generator, dtype=torch.float32)
+    return torch.from_numpy(fixed_input((1, 3, spec.input_size, spec.input_size), seed))
 
 
 def calibration_inputs(spec: ModelSpec, count: int, seed: int) -> list[torch.Tensor]:

@@ -38,6 +38,15 @@ def defaults(precision: str) -> dict:
     return {"workspace_mb": 2048, "optimization_level": 3}
 
 
+def validate(options: dict) -> str | None:
+    """A reason the options are invalid, or None."""
+    if options["workspace_mb"] < 1:
+        return "workspace_mb must be at least 1"
+    if options["optimization_level"] not in range(6):
+        return "optimization_level must be 0 to 5 (TensorRT's builder optimization levels)"
+    return None
+
+
 def requirements(precision: str) -> tuple[str, ...]:
     return ("tensorrt", "onnx", "onnxruntime") if precision != "fp32" else ("tensorrt", "onnx", "onnxscript")
 

@@ -47,6 +47,8 @@ def validate(options: dict) -> str | None:
     """A reason the options are invalid, or None."""
     if options["layout"] not in LAYOUTS:
         return f"tflite layout must be one of {', '.join(LAYOUTS)}, not {options['layout']!r}"
+    if options.get("calibration_samples", 1) < 1:
+        return "calibration_samples must be at least 1"
     return None
 
 
