@@ -181,9 +181,15 @@ def error_row(state: _CellState, run_id: str) -> dict:
 def result_row(state: _CellState, run_id: str, harness: HarnessConfig) -> dict:
     """The row of a measured cell: the summary of all windows' samples plus the cell's flags."""
     results = [w["window"] for w in state.windows]
-    summary = stats.summarize(
-        [r["samples_ns"] for r in results], confidence=harness.confidence, target=harness.target
-    )
+    if all("reported" in w for w in state.windows):
+        # A benchmark tool that prints statistics, not samples (TFLite benchmark_model over adb).
+        from ghostbench.runners.remote.parse import reported_summary
+
+        summary = reported_summary([w["reported"] for w in state.windows])
+    else:
+        summary = stats.summarize(
+            [r["samples_ns"] for r in results], confidence=harness.confidence, target=harness.target
+        )
     flags = set(summary.flags)
     if any(r["stop"] == "time_cap" for r in results):
         flags.add("time_cap")
@@ -221,6 +227,9 @@ def window_details(state: _CellState) -> dict:
     details = []
     for i, answer in enumerate(state.windows):
         r = answer["window"]
+        # A tool that reports statistics (benchmark_model) gives its count and median, if printed.
+        reported = answer.get("reported", {})
+        median_ns = _median(r["samples_ns"]) if r["samples_ns"] else reported.get("median_ns")
         details.append(
             {
                 "window": i,
@@ -229,9 +238,9 @@ def window_details(state: _CellState) -> dict:
                 "warmup_n": r["warmup_n"],
                 "warmup_s": r["warmup_ns"] / 1e9,
                 "timed_s": r["timed_ns"] / 1e9,
-                "n": len(r["samples_ns"]),
+                "n": len(r["samples_ns"]) or reported.get("count", 0),
                 "halfwidth": r["halfwidth"],
-                "median_ms": _ms(_median(r["samples_ns"])),
+                "median_ms": None if median_ns is None else _ms(median_ns),
                 "load_ms": _ms(r["load_ns"]),
                 "first_ms": _ms(r["first_ns"]),
                 "wall_s": state.wall_s[i],
@@ -253,16 +262,21 @@ def measure(
     on_window_start: Callable[[Cell, int], None] | None = None,
     on_window_done: Callable[[Cell, int, worker.WindowOutcome], None] | None = None,
     on_cell_done: Callable[[dict], None] | None = None,
+    spawn: Callable[..., worker.WindowOutcome] | None = None,
 ) -> list[dict]:
     """Measure ``cells`` round by round and return one row per cell, in the order given.
 
     ``artifact_for(cell)`` runs in the parent before a cell's first window (exports are untimed
     and cached); an exception there makes the cell an error row. Each finished row is appended
     to ``store`` (with its samples and per-window details) before ``on_cell_done`` sees it.
+    ``spawn(payload, timeout_s=...)`` runs one window (default: ``worker.spawn``, looked up at call
+    time; a board's spawn from ``runners.remote`` runs it over SSH or adb).
     """
+    from ghostbench.bench.plan import REMOTE_DEVICES
     from ghostbench.runners import runner_class
 
     options = options or MeasureOptions()
+    spawn = spawn or worker.spawn
     keys = [c.key for c in cells]
     duplicates = sorted(k for k, count in Counter(keys).items() if count > 1)
     if duplicates:
@@ -292,7 +306,8 @@ def measure(
             if round_index == 0:
                 state.started_at = env.now_iso()
                 try:
-                    runner_class(cell.backend).check(cell)
+                    if cell.device not in REMOTE_DEVICES:  # a board's worker checks its own cells
+                        runner_class(cell.backend).check(cell)
                     if cell.model not in infos:
                         infos[cell.model] = model_info(cell.model)
                     state.info = infos[cell.model]
@@ -305,7 +320,7 @@ def measure(
             payload = worker.request(
                 cell, state.artifact, options.harness.to_dict(), seed=options.seed, window=round_index
             )
-            outcome = worker.spawn(payload, timeout_s=options.timeout_s)
+            outcome = spawn(payload, timeout_s=options.timeout_s)
             state.wall_s.append(outcome.wall_s)
             if on_window_done is not None:
                 on_window_done(cell, round_index, outcome)

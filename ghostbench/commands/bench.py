@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML report at the end")
     parser.add_argument("--host", help="pi: the board, user@host (ssh)")
     parser.add_argument("--serial", help="android: the adb serial of the phone")
+    parser.add_argument(
+        "--benchmark-model",
+        type=Path,
+        metavar="PATH",
+        help="android: TFLite's benchmark_model binary for the phone's ABI (docs/devices.md says where to get it)",
+    )
 
 
 def _threads(text: str | None) -> tuple[int, ...] | None:
@@ -86,13 +92,20 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.errors import GhostbenchError
 
     profile = get_profile(args.device)
+    if args.resume:  # a resumed run uses its recorded profile, whatever --device says
+        store = RunStore(args.out_dir / args.resume)
+        if not store.exists():
+            raise GhostbenchError(f"no run {args.resume!r} in {args.out_dir} (no {store.path}/run.json)")
+        profile = get_profile(store.read_run_json().get("profile", args.device))
     if profile.name == "gpu":
         _require_gpu()
     spawn = None
     if profile.remote is not None:
         from ghostbench.runners.remote import remote_spawn
 
-        spawn = remote_spawn(profile, host=args.host, serial=args.serial)
+        spawn = remote_spawn(
+            profile, host=args.host, serial=args.serial, benchmark_model=args.benchmark_model
+        )
     check_output_dir(args.out_dir)
     quick = args.quick
     rounds = args.rounds or (1 if quick else 3)
@@ -104,13 +117,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise GhostbenchError(str(exc)) from None
     if args.resume:
-        run_dir = args.out_dir / args.resume
-        store = RunStore(run_dir)
-        if not store.exists():
-            raise GhostbenchError(f"no run {args.resume!r} in {args.out_dir} (no {run_dir}/run.json)")
+        run_dir = store.path
         # The recorded plan and options, not today's flags: a resumed run measures what it started.
         recorded = store.read_run_json()
-        profile = get_profile(recorded.get("profile", args.device))
         plan = Plan(profile=profile, cells=tuple(Cell.from_dict(c) for c in recorded["plan"]))
         opts = recorded.get("options", {})
         harness = HarnessConfig.from_dict(

@@ -9,7 +9,7 @@ formerly tensorflow/tensorflow ``tensorflow/lite/tools/benchmark/``), not guesse
 - the statistics are ``Stat::OutputToStream`` (xla ``xla/tsl/util/stats_calculator.h``, formerly
   ``tensorflow/core/util/stats_calculator.h``): ``count=N first=F curr=C min=m max=M avg=A std=S``,
   or ``count=N curr=C(all same)`` when every run took the same time; ``StatWithPercentiles`` (what
-  LiteRT's tool keeps since 2024) appends `` p5=P median=Q p95=R``, older builds print none. ``avg``
+  current LiteRT builds of the tool keep) appends `` p5=P median=Q p95=R``, older builds print none. ``avg``
   is a double in the stream's default format, so a run over a second prints ``1.23457e+06``;
 - ``BenchmarkLoggingListener::OnBenchmarkEnd`` logs ``Inference timings in us: Init: I, First
   inference: F, Warmup (avg): W, Inference (avg): A`` (TensorFlow 1.x builds: ``Average inference
@@ -92,7 +92,7 @@ def parse_stats(line: str) -> RunStats:
     for key, number in _STAT.findall(line):
         values.setdefault(key, float(number))
     if "count" not in values:
-        raise BenchmarkOutputError(f"no count= in the statistics line {_clip(line)!r}")
+        raise BenchmarkOutputError(f"unreadable statistics line {_clip(line)!r}")
     count = values["count"]
     if count != int(count) or count < 1:
         raise BenchmarkOutputError(f"benchmark_model ran no timed iterations (count={count:g})")
@@ -136,7 +136,7 @@ def parse_output(text: str) -> BenchmarkOutput:
     for line in text.splitlines():
         if match := _RUN.search(line):
             runs.append((int(match.group(1)), None))
-        elif _STAT.search(line) and runs and runs[-1][1] is None:
+        elif "count=" in line and runs and runs[-1][1] is None:
             runs[-1] = (runs[-1][0], parse_stats(line))
         elif match := _TIMINGS.search(line):
             timings = {k.strip(): float(v) for k, v in _TIMING_ITEM.findall(match.group(1))}
