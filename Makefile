@@ -13,6 +13,8 @@ SERIAL ?=
 ARGS ?=
 RUN ?=
 BASELINE ?= results/baselines/$(DEVICE)
+NIGHTLY_OUT ?= results/nightly-$(DEVICE)
+STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 
 # Extras per device profile: what `make bench DEVICE=...` needs on top of the base package.
 EXTRAS_cpu := onnx,tflite
@@ -68,11 +70,19 @@ compare: $(VENV)/.stamp-$(DEVICE)
 	@test -n "$(RUN)" || { echo "usage: make compare RUN=results/<run>"; exit 2; }
 	$(VENV)/bin/ghostbench compare $(BASELINE) $(RUN)
 
+# A fresh full run of the profile, copied (tables and samples only) into results/baselines/<device>.
 baseline: $(VENV)/.stamp-$(DEVICE)
-	$(VENV)/bin/ghostbench baseline --device $(DEVICE) $(ARGS)
+	$(VENV)/bin/ghostbench bench --device $(DEVICE) --out-dir results/baseline-$(DEVICE)-$(STAMP) --no-report $(ARGS)
+	rm -rf $(BASELINE) && mkdir -p $(BASELINE)
+	cp results/baseline-$(DEVICE)-$(STAMP)/*/{run.json,latency.csv,latency.parquet,samples.parquet} $(BASELINE)/
 
+# What the nightly workflow runs: bench, report (HTML + Markdown), compare against the baseline.
+# bench and report may fail (a failed cell); compare decides the exit code.
 nightly: $(VENV)/.stamp-$(DEVICE)
-	$(VENV)/bin/ghostbench nightly --device $(DEVICE) --baseline $(BASELINE) $(ARGS)
+	rm -rf $(NIGHTLY_OUT)
+	-$(VENV)/bin/ghostbench bench --device $(DEVICE) --out-dir $(NIGHTLY_OUT) --no-report $(ARGS)
+	-$(VENV)/bin/ghostbench report $(NIGHTLY_OUT)/*/ -o $(NIGHTLY_OUT)/report.html --markdown $(NIGHTLY_OUT)/report.md
+	$(VENV)/bin/ghostbench compare $(BASELINE) $(NIGHTLY_OUT)/*/ --json $(NIGHTLY_OUT)/compare.json --markdown $(NIGHTLY_OUT)/compare.md
 
 clean-venv:
 	rm -rf $(VENV)

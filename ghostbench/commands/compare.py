@@ -1,13 +1,114 @@
-"""Placeholder until the compare command lands."""
+"""Compare a run with a baseline, cell by cell (model, backend, device, precision, threads): the
+ratio of medians new/baseline with a bootstrap 95% interval and a Mann-Whitney U p-value. A cell is
+slower when the whole interval lies above 1 + max(threshold, the cell's noise), the noise being 2.5
+standard deviations of how far two run medians drift apart, estimated from the spread of the window
+medians; faster symmetrically. Cells only in one run, cells
+that failed, and cells measured on other hardware or runtime versions, throttled or on a busy
+machine are listed as such, not judged. Exit 0: no regression; 1: a cell is significantly slower or
+fails now; 2: bad input, runs of different devices or machines, or nothing comparable. The rule and
+its reasons: docs/regression.md."""
 
-HELP = "(not yet available)"
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+HELP = "regression check of a run against a baseline (exit 1 on a significant slowdown)"
 
 
-def add_arguments(parser) -> None:
-    pass
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"a fraction in [0, 1) is expected (0.05 = 5 %), got {text}")
+    return value
 
 
-def run(args) -> int:
-    from ghostbench.errors import GhostbenchError
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("baseline", metavar="BASELINE_RUN", help="results folder of the baseline")
+    parser.add_argument("new", metavar="NEW_RUN", help="results folder of the run to check")
+    parser.add_argument(
+        "--threshold",
+        type=_fraction,
+        default=0.05,
+        metavar="FRACTION",
+        help="smallest change that counts, as a fraction (default 0.05 = 5 %%); "
+        "a noisier cell uses its own noise level instead",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    parser.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="also write a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)",
+    )
 
-    raise GhostbenchError("'compare' is not available yet")
+
+def _write(path: str, text: str) -> None:
+    """Through a temporary file, so a reader never sees half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from ghostbench.bench import compare as cmp
+    from ghostbench.reports.fmt import ms
+
+    result = cmp.compare_runs(args.baseline, args.new, args.threshold)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # CI logs: wide enough that a cell key fits on one line
+        console = Console(highlight=False, width=max(console.width, 160))
+    table = Table(
+        title=Text(f"ghostbench compare: {result.baseline.run_id} → {result.new.run_id}"),
+        caption=Text(cmp.RULE),
+        caption_justify="left",
+    )
+    for name, justify in (
+        ("cell", "left"),
+        ("verdict", "left"),
+        ("baseline", "right"),
+        ("new", "right"),
+        ("change", "right"),
+        ("95 % interval", "right"),
+        ("margin", "right"),
+        ("p (MWU)", "right"),
+        ("note", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")
+    styles = {cmp.REGRESSION: "bold red", cmp.FAILED: "bold red", cmp.IMPROVEMENT: "green"}
+    for c in result.cells:
+        texts = (
+            c.cell,
+            cmp.STATUS_TEXT[c.status],
+            ms(c.baseline_ms),
+            ms(c.new_ms),
+            cmp.fmt_change(c.ratio),
+            cmp.fmt_interval(c.ratio_low, c.ratio_high),
+            cmp.fmt_margin(c.margin),
+            cmp.fmt_p(c.p_value),
+            c.reason,
+        )
+        # Text, not str: a cell key or an error message must never be read as rich markup.
+        table.add_row(*(Text(t) for t in texts), style=styles.get(c.status, ""))
+    console.print(table, markup=False)
+    for d in result.environment:
+        console.print(f"environment differs: {d.key}: {d.baseline} → {d.new}", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
+    verdict = "REGRESSION" if result.regressed else "no regression"
+    console.print(f"{verdict}: {cmp.summary_line(result)}", markup=False)
+    if args.json:
+        _write(args.json, json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+    if args.markdown:
+        _write(args.markdown, cmp.to_markdown(result))
+    return result.exit_code

@@ -1,0 +1,148 @@
+"""Sensitivity of ``compare`` on real measurements: two runs of the same two ONNX Runtime cells
+through the real measurement path (``measure``, worker subprocesses, harness, runner), where the
+new run's worker wraps one cell's runner in a busy-wait that makes every inference 10 % slower.
+``compare`` must flag exactly that cell and exit 1.
+
+Where the machine is too noisy to resolve 10 % (the cell's own noise margin above the 5 %
+threshold, or a busy machine), ``compare`` rightly says "within noise" or "not comparable": the
+test then checks only that nothing was called faster and the control did not change, and skips the
+rest with the measured numbers.
+
+The two runs take turns window by window (baseline window, new window, ...), so both see the same
+machine: on a shared machine, one run landing in a busy minute would otherwise move every cell.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from comparedata import SLOWDOWN_ENV, slow_python
+
+from ghostbench.bench import compare, env
+from ghostbench.bench.cell import Cell
+from ghostbench.bench.cli import main
+from ghostbench.bench.harness import HarnessConfig
+from ghostbench.bench.measure import MeasureOptions, measure
+from ghostbench.bench.store import RunStore
+from ghostbench.errors import GhostbenchError
+from ghostbench.runners import worker
+
+pytestmark = pytest.mark.slow
+
+SLOWDOWN = 0.10
+# Short windows: the worker's start-up (importing torch and onnxruntime) dominates a window anyway.
+HARNESS = HarnessConfig(
+    warmup_min_iters=10, warmup_min_s=0.2, warmup_max_s=2.0, min_samples=100, min_time_s=0.6, time_cap_s=1.2
+)
+# Three windows per run, as full runs take: two say little about the window noise, and with more
+# one disturbed window inflates the margin (4 rounds: margins of 14-104 % on the shared machine).
+ROUNDS = 3
+SLOWED = Cell("ghostnet_050", "onnxruntime")
+CONTROL = Cell("ghostnet_050", "onnxruntime", options={"graph_opt": "basic"})
+
+
+class TakeTurns:
+    """Two ``measure`` calls in two threads run their windows alternately (party 0 first)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._turn = 0
+        self._finished = [False, False]
+
+    def start(self, party: int) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._turn == party or self._finished[1 - party])
+
+    def done(self, party: int) -> None:
+        with self._cond:
+            self._turn = 1 - party
+            self._cond.notify_all()
+
+    def finish(self, party: int) -> None:
+        with self._cond:
+            self._finished[party] = True
+            self._turn = 1 - party
+            self._cond.notify_all()
+
+
+def _measure_both(base: Path, new: Path, artifact: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = slow_python(new.parent)
+    mine = threading.local()
+    real_spawn = worker.spawn
+
+    def spawn(payload: dict, *, timeout_s: float, **kwargs: object) -> worker.WindowOutcome:
+        if getattr(mine, "slowed", False) and Cell.from_dict(payload["cell"]).key == SLOWED.key:
+            child_env = {**os.environ, SLOWDOWN_ENV: str(SLOWDOWN)}
+            return real_spawn(payload, timeout_s=timeout_s, python=str(slow), env=child_env)
+        return real_spawn(payload, timeout_s=timeout_s, **kwargs)
+
+    monkeypatch.setattr(worker, "spawn", spawn)
+    turns = TakeTurns()
+    errors: list[BaseException] = []
+
+    def one_run(party: int, folder: Path) -> None:
+        mine.slowed = party == 1
+        store = RunStore(folder)
+        run = {"status": "running", "env": env.snapshot(), "plan": [SLOWED.key, CONTROL.key]}
+        store.write_run_json(run)
+        try:
+            measure(
+                [SLOWED, CONTROL],
+                run_id=folder.name,
+                options=MeasureOptions(rounds=ROUNDS, harness=HARNESS, timeout_s=120),
+                store=store,
+                artifact_for=lambda cell: artifact,
+                on_window_start=lambda cell, i: turns.start(party),
+                on_window_done=lambda cell, i, outcome: turns.done(party),
+            )
+            store.update_run(status="complete")
+        except BaseException as exc:  # re-raised in the test thread
+            errors.append(exc)
+        finally:
+            turns.finish(party)
+
+    threads = [threading.Thread(target=one_run, args=(i, d)) for i, d in enumerate((base, new))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def test_compare_flags_exactly_the_cell_made_10_percent_slower(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install 'ghostbench[onnx]')")
+    from ghostbench.exporters import export
+
+    artifact = export("ghostnet_050", "onnx", "fp32", cache_dir=tmp_path / "cache")
+    base, new = tmp_path / "base", tmp_path / "new"
+    _measure_both(base, new, artifact, monkeypatch)
+
+    try:
+        result = compare.compare_runs(base, new)
+    except GhostbenchError as exc:
+        if "machine busy" not in str(exc):
+            raise
+        pytest.skip(f"this machine was too busy to judge any cell: {exc}")
+    by_cell = {c.cell: c for c in result.cells}
+    slowed, control = by_cell[SLOWED.key], by_cell[CONTROL.key]
+    table = compare.to_markdown(result)
+    # Whatever the noise: the slowed cell is never called faster, the control never changed (it may
+    # be not comparable when the machine was busy around one of its windows).
+    assert slowed.status in (compare.REGRESSION, compare.UNCHANGED, compare.NOT_COMPARABLE), table
+    assert control.status in (compare.UNCHANGED, compare.NOT_COMPARABLE), table
+    noisy = slowed.status == compare.NOT_COMPARABLE or slowed.margin > compare.DEFAULT_THRESHOLD
+    if slowed.status != compare.REGRESSION and noisy:
+        why = slowed.reason or f"the windows of one run moved it by up to {slowed.noise:.1%}"
+        pytest.skip(
+            f"too noisy here to resolve a {SLOWDOWN:.0%} slowdown ({why}); measured change "
+            f"{compare.fmt_change(slowed.ratio)} {compare.fmt_interval(slowed.ratio_low, slowed.ratio_high)}"
+        )
+    flagged = [c.cell for c in result.cells if c.status in (compare.REGRESSION, compare.IMPROVEMENT)]
+    assert flagged == [SLOWED.key], table
+    assert main(["compare", str(base), str(new)]) == 1
