@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--benchmark-model",
         type=Path,
         metavar="PATH",
-        help="android: TFLite's benchmark_model binary for the phone's ABI (docs/devices.md says where to get it)",
+        help="android: TFLite's benchmark_model binary for the phone (see docs/devices.md)",
     )
 
 
