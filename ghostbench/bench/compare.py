@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ghostbench.bench.store import load_run
 from ghostbench.errors import GhostbenchError
 
 DEFAULT_THRESHOLD = 0.05
@@ -287,22 +288,6 @@ def mann_whitney_p(baseline: np.ndarray, new: np.ndarray) -> float:
     from scipy import stats as sps
 
     return float(sps.mannwhitneyu(baseline, new, alternative="two-sided").pvalue)
-
-
-# ---- reading runs -----------------------------------------------------------------------------------
-
-
-def _load(path: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    from ghostbench.bench.store import load_run
-
-    if not path.is_dir():
-        raise GhostbenchError(f"{path}: not a results directory (expected run.json, latency.parquet, ...)")
-    try:
-        return load_run(path)
-    except GhostbenchError:
-        raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise GhostbenchError(f"{path}: cannot read results: {exc}") from exc
 
 
 def _text(value: object) -> str:
@@ -628,8 +613,8 @@ def compare_runs(
     if not 0 <= threshold < 1:
         raise GhostbenchError(f"--threshold is a fraction in [0, 1), e.g. 0.05 for 5 %; got {threshold}")
     base_path, new_path = Path(baseline_dir), Path(new_dir)
-    base_run, base_lat, base_samples = _load(base_path)
-    new_run, new_lat, new_samples = _load(new_path)
+    base_run, base_lat, base_samples = load_run(base_path)
+    new_run, new_lat, new_samples = load_run(new_path)
     base_info, new_info = _run_info(base_path, base_run, base_lat), _run_info(new_path, new_run, new_lat)
     base_rows = {str(k): r for k, r in base_lat.set_index("cell").iterrows()}
     new_rows = {str(k): r for k, r in new_lat.set_index("cell").iterrows()}

@@ -267,8 +267,15 @@ def load_run(path: str | os.PathLike) -> tuple[dict, pd.DataFrame, pd.DataFrame]
     Raises :class:`GhostbenchError` for a folder that is not a run or has an unknown schema_version.
     """
     folder = Path(path)
+    if not folder.is_dir():
+        raise GhostbenchError(f"{folder}: not a results directory (expected run.json, latency.parquet, ...)")
     if not (folder / RUN_JSON).is_file():
         raise GhostbenchError(f"{folder} is not a ghostbench run (no {RUN_JSON})")
-    run = RunStore(folder).read_run_json()
-    latency, samples = _read_tables(folder, run.get("run_id", folder.name))
+    try:
+        run = RunStore(folder).read_run_json()
+        latency, samples = _read_tables(folder, run.get("run_id", folder.name))
+    except GhostbenchError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
+        raise GhostbenchError(f"{folder}: cannot read results: {exc}") from exc
     return run, latency, samples

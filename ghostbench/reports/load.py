@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ghostbench.bench.store import load_run
 from ghostbench.errors import GhostbenchError
 
 # Columns of latency.csv the report reads; a missing optional one becomes empty (older or partial runs).
@@ -103,19 +104,6 @@ class ReportData:
     samples: pd.DataFrame
 
 
-def _load_one(path: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    from ghostbench.bench.store import load_run
-
-    if not path.is_dir():
-        raise GhostbenchError(f"{path}: not a results directory (expected run.json, latency.parquet, ...)")
-    try:
-        return load_run(path)
-    except GhostbenchError:
-        raise
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise GhostbenchError(f"{path}: cannot read results: {exc}") from exc
-
-
 def _read_accuracy(path: Path) -> pd.DataFrame | None:
     csv = path / "accuracy.csv"
     if not csv.exists():
@@ -194,7 +182,7 @@ def load(run_dirs: Sequence[Path | str]) -> ReportData:
     seen: dict[str, Path] = {}
     for raw in run_dirs:
         path = Path(raw)
-        info, latency, samples = _load_one(path)
+        info, latency, samples = load_run(path)
         run_id = str(info.get("run_id") or path.name)
         if run_id in seen:
             raise GhostbenchError(f"run {run_id} given twice ({seen[run_id]} and {path})")

@@ -153,8 +153,6 @@ def _measure(payload: dict) -> dict:
     cell = Cell.from_dict(payload["cell"])
     artifact = None
     if payload.get("artifact"):
-        # Imported only when needed: the exporters package pulls in torch, which costs a null
-        # window (the overhead floor, the fault tests) two seconds of start-up.
         from ghostbench.exporters.artifact import Artifact
 
         artifact = Artifact.from_dict(payload["artifact"])
