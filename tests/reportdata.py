@@ -18,28 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ghostbench.bench.measure import MEASURED_COLUMNS
 from ghostbench.bench.stats import median_ci
 from ghostbench.bench.store import latency_frame
 
 SCHEMA_VERSION = 1
 # Reduced precision runs faster in these scenarios (a factor on the model's latency).
 PRECISION_SPEEDUP = {"fp16": 0.7, "int8": 0.6, "int8_dynamic": 0.8}
-# A failed cell has no numbers (docs/results-schema.md).
-_ERROR_EMPTY = (
-    *(
-        "median_ms",
-        "p90_ms",
-        "p99_ms",
-        "mean_ms",
-        "std_ms",
-        "min_ms",
-        "max_ms",
-        "cv",
-        "ci_low_ms",
-        "ci_high_ms",
-    ),
-    *("window_spread", "first_ms", "load_ms"),
-)
 
 
 @dataclass(frozen=True)
@@ -206,7 +191,8 @@ def write_run(
             "error": cell.error,
         }
         if cell.error:
-            row |= {"status": "error", "n": 0, "windows": 0} | dict.fromkeys(_ERROR_EMPTY, math.nan)
+            # A failed cell has no numbers (docs/results-schema.md).
+            row |= dict.fromkeys(MEASURED_COLUMNS, math.nan) | {"status": "error", "n": 0, "windows": 0}
         else:
             med = latency_ms(m) * PRECISION_SPEEDUP.get(cell.precision, 1.0)
             ns = _samples(med, samples_per_cell, windows, rng, spread)
