@@ -77,11 +77,13 @@ def test_summarize_flags_the_window_that_departs() -> None:
     assert s.flags == ("window_outlier",)
 
 
-def test_a_departure_inside_the_target_is_not_an_outlier() -> None:
+def test_a_departure_inside_the_window_tolerance_is_not_an_outlier() -> None:
     rng = np.random.default_rng(3)
-    # 0.5% apart with very tight windows: beyond their CI but inside the +/-1% target.
-    s = stats.summarize(_windows(rng, [1e6, 1.005e6, 1e6], n=4000, sd=0.001))
+    # 6% apart with very tight windows: far beyond their CI, but windows of one cell move that much
+    # on a shared machine, so only a departure beyond WINDOW_TOLERANCE (10%) is flagged.
+    s = stats.summarize(_windows(rng, [1e6, 1.06e6, 1e6], n=4000, sd=0.001))
     assert s.outlier_windows == ()
+    assert stats.outlier_windows(_windows(rng, [1e6, 1.06e6, 1e6], n=4000, sd=0.001), tolerance=0.01) == [1]
 
 
 def test_summarize_flags_drift_within_a_window() -> None:

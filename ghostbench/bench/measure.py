@@ -187,9 +187,7 @@ def result_row(state: _CellState, run_id: str, harness: HarnessConfig) -> dict:
 
         summary = reported_summary([w["reported"] for w in state.windows])
     else:
-        summary = stats.summarize(
-            [r["samples_ns"] for r in results], confidence=harness.confidence, target=harness.target
-        )
+        summary = stats.summarize([r["samples_ns"] for r in results], confidence=harness.confidence)
     flags = set(summary.flags)
     if any(r["stop"] == "time_cap" for r in results):
         flags.add("time_cap")
