@@ -61,6 +61,21 @@ def test_probe_has_the_fast_changing_state() -> None:
         ({}, {"gpu": {"throttle_reasons": 0x1}}, []),  # idle is not throttling
         ({}, {"gpu": {"throttle_reasons": 0x1 | 0x40 | 0x4}}, ["gpu hw_thermal", "gpu sw_power_cap"]),
         ({}, {"gpu": {"unavailable": "no pynvml"}}, []),
+        # Raspberry Pi firmware (vcgencmd get_throttled, as the board's worker records it).
+        ({"vcgencmd": {"throttled_flags": []}}, {"vcgencmd": {"throttled_flags": []}}, []),
+        ({}, {"vcgencmd": {"throttled_flags": ["throttled", "throttled_occurred"]}}, ["pi throttled"]),
+        (
+            {"vcgencmd": {"throttled_flags": []}},
+            {"vcgencmd": {"throttled_flags": ["soft_temp_limit_occurred"]}},
+            ["pi soft_temp_limit during the window"],
+        ),
+        # A sticky bit from before the window (e.g. an under-voltage at boot) says nothing about it.
+        (
+            {"vcgencmd": {"throttled_flags": ["under_voltage_occurred"]}},
+            {"vcgencmd": {"throttled_flags": ["under_voltage_occurred"]}},
+            [],
+        ),
+        ({"vcgencmd": {"unavailable": "no vcgencmd"}}, {"vcgencmd": {"unavailable": "no vcgencmd"}}, []),
     ],
 )
 def test_throttle_reasons(before: dict, after: dict, expected: list[str]) -> None:

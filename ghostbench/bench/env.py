@@ -3,7 +3,8 @@ window. One small collector per source (pyperf's ``_collect_metadata``); each re
 ``{"unavailable": "<reason>"}`` and never raises, because a missing sensor must not cost a result.
 
 Throttling during a window is read from counters that only grow (Linux
-``thermal_throttle/*_throttle_count``) and from the GPU's clock-event reasons (NVML), so a cell is
+``thermal_throttle/*_throttle_count``), from the GPU's clock-event reasons (NVML) and from a
+Raspberry Pi's firmware (``vcgencmd get_throttled``, read by the board's worker), so a cell is
 flagged ``throttled`` on evidence, not on a guessed frequency threshold.
 """
 
@@ -46,6 +47,10 @@ GPU_THROTTLE_BITS: dict[int, str] = {
     0x40: "hw_thermal",
     0x80: "hw_power_brake",
 }
+
+# ``vcgencmd get_throttled`` states (names from ``runners.remote.board.parse_vcgencmd``) that cap a
+# Pi's speed while set; each has a sticky ``<name>_occurred`` twin that stays set until reboot.
+PI_THROTTLE_STATES: tuple[str, ...] = ("under_voltage", "arm_freq_capped", "throttled", "soft_temp_limit")
 
 
 def _safe(collector: Callable[[], Any]) -> Any:
@@ -232,7 +237,8 @@ def probe(device: str) -> dict:
 
 
 def throttle_reasons(before: dict, after: dict) -> list[str]:
-    """Evidence of throttling between two probes: a grown CPU throttle counter or GPU slowdown bits."""
+    """Evidence of throttling between two probes: a grown CPU throttle counter, GPU slowdown bits or
+    a Raspberry Pi firmware state that caps its speed."""
     reasons = []
     b, a = before.get("cpu_throttle_count"), after.get("cpu_throttle_count")
     if isinstance(b, int) and isinstance(a, int) and a > b:
@@ -241,7 +247,23 @@ def throttle_reasons(before: dict, after: dict) -> list[str]:
         bits = probe_.get("gpu", {}).get("throttle_reasons") if isinstance(probe_.get("gpu"), dict) else None
         if isinstance(bits, int):
             reasons += [f"gpu {name}" for bit, name in GPU_THROTTLE_BITS.items() if bits & bit]
+        reasons += [f"pi {name}" for name in _pi_flags(probe_) or () if name in PI_THROTTLE_STATES]
+    # A sticky bit set after the window but not before: the state came and went during it.
+    was, now = _pi_flags(before), _pi_flags(after)
+    if was is not None and now is not None:
+        reasons += [
+            f"pi {n.removesuffix('_occurred')} during the window"
+            for n in now - was
+            if n.endswith("_occurred")
+        ]
     return sorted(set(reasons))
+
+
+def _pi_flags(probe_: dict) -> set[str] | None:
+    """The ``vcgencmd get_throttled`` state names a board's probe recorded; ``None`` without a reading."""
+    readings = probe_.get("vcgencmd")
+    flags = readings.get("throttled_flags") if isinstance(readings, dict) else None
+    return {str(f) for f in flags} if isinstance(flags, list) else None
 
 
 def device_name(device: str) -> str:
