@@ -23,7 +23,7 @@ EXTRAS_pi := onnx,tflite,remote
 EXTRAS_android := tflite,remote
 EXTRAS_test := onnx,tflite,dev
 
-.PHONY: help setup bench test lint report compare baseline nightly clean-venv
+.PHONY: help setup bench test lint report compare baseline calibrate nightly clean-venv
 
 help:
 	@echo "make bench [DEVICE=cpu|gpu|pi|android] [HOST=user@board] [SERIAL=adb-serial] [ARGS='--quick ...']"
@@ -32,6 +32,7 @@ help:
 	@echo "make report RUN=results/<run>   HTML report of one run"
 	@echo "make compare RUN=results/<run>  regression check against $(BASELINE)"
 	@echo "make baseline DEVICE=...        refresh results/baselines/<device>"
+	@echo "make calibrate DEVICE=...       measure this machine's run noise into results/baselines/<device>/noise.json"
 	@echo "make nightly DEVICE=gpu         bench + compare, as the nightly CI does"
 
 $(VENV)/bin/python:
@@ -71,10 +72,17 @@ compare: $(VENV)/.stamp-$(DEVICE)
 	$(VENV)/bin/ghostbench compare $(BASELINE) $(RUN)
 
 # A fresh full run of the profile, copied (tables and samples only) into results/baselines/<device>.
+# The machine's noise.json (make calibrate) stays.
+BASELINE_FILES := run.json latency.csv latency.parquet samples.parquet
 baseline: $(VENV)/.stamp-$(DEVICE)
 	$(VENV)/bin/ghostbench bench --device $(DEVICE) --out-dir results/baseline-$(DEVICE)-$(STAMP) --no-report $(ARGS)
-	rm -rf $(BASELINE) && mkdir -p $(BASELINE)
-	cp results/baseline-$(DEVICE)-$(STAMP)/*/{run.json,latency.csv,latency.parquet,samples.parquet} $(BASELINE)/
+	mkdir -p $(BASELINE) && rm -f $(addprefix $(BASELINE)/,$(BASELINE_FILES))
+	cp $(addprefix results/baseline-$(DEVICE)-$(STAMP)/*/,$(BASELINE_FILES)) $(BASELINE)/
+
+# 11 back-to-back quick runs (3 rounds): their A/A comparisons, and the run noise compare reads.
+calibrate: $(VENV)/.stamp-$(DEVICE)
+	$(PY) benchmarks/aa_specificity.py --device $(DEVICE) --out results/calibrate-$(DEVICE)-$(STAMP) \
+		--write-noise $(BASELINE)/noise.json --bench-args "$(ARGS)"
 
 # What the nightly workflow runs: bench, report (HTML + Markdown), compare against the baseline.
 # bench and report may fail (a failed cell); compare decides the exit code.

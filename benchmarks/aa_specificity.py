@@ -9,12 +9,21 @@ quick models and short windows but take R = 3 rounds, as the full runs that gate
 Prints one line per comparison and the totals: cells flagged (slower or faster: false alarms),
 cells judged, cells not comparable and why (e.g. the machine was busy), cells that failed.
 
+The same series measures the machine's run noise (``ghostbench/bench/run_noise.py``): how far
+run medians move between runs beyond what each run's windows show. ``--write-noise FILE`` keeps it
+(``make calibrate`` writes ``results/baselines/<device>/noise.json``, which ``compare`` reads).
+``--noise FILE`` judges the series with a run noise measured before, by another series: judging a
+series with its own run noise would grade it on what it was fitted to. Without ``--noise`` the
+series is judged on window noise alone.
+
 Target: at most 1 flagged cell over all comparisons. Exit 0 when met with at least one judged
 cell, 1 when more cells were flagged, 2 when nothing could be judged (e.g. every run saw a busy
 machine: run it again when the machine is idle).
+With ``--write-noise`` the run is a calibration: exit 0 once the file is written.
 
     .venv/bin/python benchmarks/aa_specificity.py [--comparisons 10] [--device cpu] [--rounds 3]
         [--out results/aa-specificity] [--threshold 0.05] [--bench-args "--threads 1"]
+        [--noise results/baselines/cpu/noise.json] [--write-noise FILE]
     .venv/bin/python benchmarks/aa_specificity.py --existing results/aa-specificity/run-*/*/  # re-judge
 
 Takes (N + 1) x one run: about 15 minutes on 2 CPUs for the defaults. Writes ``summary.json``
@@ -33,7 +42,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ghostbench.bench import compare
+from ghostbench.bench import compare, run_noise
 from ghostbench.errors import GhostbenchError
 
 TARGET = 1  # flagged cells allowed over all comparisons
@@ -55,14 +64,15 @@ def bench(root: Path, device: str, rounds: int, extra: list[str]) -> Path:
     return runs[0]
 
 
-def judge(runs: list[Path], threshold: float) -> dict:
-    """Compare each run with the next; count statuses and the reasons cells were not compared."""
+def judge(runs: list[Path], threshold: float, noise: float) -> dict:
+    """Compare each run with the next (run noise ``noise``); count statuses and the reasons cells
+    were not compared."""
     totals: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     pairs = []
     for a, b in itertools.pairwise(runs):
         try:
-            result = compare.compare_runs(a, b, threshold)
+            result = compare.compare_runs(a, b, threshold, run_noise=noise)
         except GhostbenchError as exc:
             print(f"  {a.name} → {b.name}: not compared: {exc}")
             pairs.append({"baseline": a.name, "new": b.name, "error": str(exc)})
@@ -85,6 +95,7 @@ def judge(runs: list[Path], threshold: float) -> dict:
     judged = flagged_total + totals[compare.UNCHANGED]
     return {
         "threshold": threshold,
+        "run_noise": noise,
         "comparisons": len(pairs),
         "flagged": flagged_total,
         "judged": judged,
@@ -106,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=compare.DEFAULT_THRESHOLD)
     parser.add_argument("--bench-args", default="", help="more arguments for ghostbench bench")
     parser.add_argument("--existing", nargs="+", type=Path, help="judge these runs instead of running")
+    parser.add_argument("--noise", type=Path, help="judge with the run noise in this noise.json")
+    parser.add_argument("--write-noise", type=Path, help="write the series' run noise to this file")
     args = parser.parse_args(argv)
 
     if args.existing:
@@ -119,8 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(roots)} back-to-back quick runs ({args.rounds} rounds) on {args.device}", flush=True)
         extra = shlex.split(args.bench_args)
         runs = [bench(root, args.device, args.rounds, extra) for root in roots]
-    print(f"A/A comparisons (threshold {100 * args.threshold:.1f} %):")
-    summary = judge(runs, args.threshold)
+    noise = 0.0
+    if args.noise:
+        try:
+            given = run_noise.load(args.noise)
+        except GhostbenchError as exc:
+            parser.error(str(exc))
+        noise = given.sigma
+        print(f"run noise from {args.noise}: {given.describe()}")
+    print(f"A/A comparisons (threshold {100 * args.threshold:.1f} %, run noise {100 * noise:.1f} %):")
+    summary = judge(runs, args.threshold, noise)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -129,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         f"A/A comparisons (target: at most {TARGET}); all statuses: {summary['totals']}; "
         f"not compared: {summary['not_compared_reasons'] or 'none'}"
     )
+    if args.write_noise:
+        measured = run_noise.estimate(runs)
+        run_noise.write(args.write_noise, measured)
+        summary["measured_run_noise"] = measured.to_dict()
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"run noise of this series: {measured.describe()}, written to {args.write_noise}")
+        return 0  # a calibration: the A/A counts above are judged without it, for information
     if summary["judged"] == 0:
         print("nothing could be judged: see why above")
         return 2

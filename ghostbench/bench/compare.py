@@ -15,8 +15,11 @@ each matched cell:
   sigma of a cell is the larger of its two runs' window spread ((max - min) / median of the window
   medians) divided by d2(windows), the expected range of that many normal draws (1.128 for 2,
   1.693 for 3), and at least the median of that figure over all fairly compared cells (two windows
-  that happen to agree prove little). The *noise* is Z sigma sqrt(1/k_base + 1/k_new) with
-  :data:`Z` = 2.5: how far the run medians of an unchanged cell may drift apart;
+  that happen to agree prove little). The windows of one run are seconds to minutes apart and
+  miss slower drift, so the machine's *run noise* sigma_run (``run_noise.py``: measured once per
+  machine from a series of runs and kept in the baseline's ``noise.json``; 0 without one) adds to
+  it. The *noise* is Z sqrt(sigma^2 (1/k_base + 1/k_new) + 2 sigma_run^2) with :data:`Z` = 2.5: how
+  far the run medians of an unchanged cell may drift apart;
 - the *margin* is max(threshold, noise). The cell is a **regression** when the interval's lower
   bound is above 1 + margin, an **improvement** when its upper bound is below 1 - margin, and
   unchanged otherwise. The Mann-Whitney U p-value is reported beside it, not used: with thousands
@@ -48,6 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ghostbench.bench import run_noise as run_noise_file
 from ghostbench.bench.store import load_run
 from ghostbench.errors import GhostbenchError
 
@@ -157,6 +161,8 @@ class Comparison:
     new: RunInfo
     threshold: float
     cells: tuple[CellComparison, ...]
+    run_noise: float = 0.0
+    run_noise_source: str = ""
     environment: tuple[EnvDifference, ...] = ()
     notes: tuple[str, ...] = ()
     confidence: float = CONFIDENCE
@@ -194,7 +200,7 @@ class Comparison:
 RULE = (
     f"ratio = median(new) / median(baseline), bootstrap {CONFIDENCE:.0%} interval; "
     "window noise sigma = max over both runs of window spread / d2(windows), at least the median over cells; "
-    f"noise = {Z} sigma sqrt(1/k_base + 1/k_new); margin = max(threshold, noise); "
+    f"noise = {Z} sqrt(sigma^2 (1/k_base + 1/k_new) + 2 run_noise^2); margin = max(threshold, noise); "
     "regression if the interval's lower bound > 1 + margin, improvement if its upper bound < 1 - margin; "
     "one window, other hardware or runtime versions, throttling or a busy machine: listed, not judged"
 )
@@ -526,8 +532,9 @@ def _measure_cell(
     return _from_summaries(ident, base, new, unfair)
 
 
-def _judge(pending: _Pending, pooled: float, threshold: float) -> CellComparison:
-    """The decision rule on one cell, given the machine's typical window noise ``pooled``."""
+def _judge(pending: _Pending, pooled: float, threshold: float, run_sigma: float) -> CellComparison:
+    """The decision rule on one cell, given the machine's typical window noise ``pooled`` and its
+    run noise ``run_sigma``."""
     k_base, k_new = pending.windows
     sigmas = [*pending.sigmas(), *([pooled] if math.isfinite(pooled) else [])]
     if min(k_base, k_new) < 2 or not sigmas:
@@ -535,7 +542,7 @@ def _judge(pending: _Pending, pooled: float, threshold: float) -> CellComparison
         fields = {**pending.numbers, "status": NOT_COMPARABLE, "reason": why}
         return CellComparison(**pending.ident, **fields)
     sigma = max(sigmas)
-    noise = Z * sigma * math.sqrt(1 / k_base + 1 / k_new)
+    noise = Z * math.sqrt(sigma**2 * (1 / k_base + 1 / k_new) + 2 * run_sigma**2)
     margin = max(threshold, noise)
     status = decide(pending.low, pending.high, margin)
     fields = {**pending.numbers, "window_sigma": sigma, "noise": noise, "margin": margin, "status": status}
@@ -598,14 +605,35 @@ def _skip_reasons(run: dict) -> dict[str, str]:
     return {str(s.get("cell")): _text(s.get("reason")) for s in skipped if isinstance(s, dict)}
 
 
+def _run_noise(base_path: Path, base_info: RunInfo, given: float | None) -> tuple[float, str, list[str]]:
+    """(run noise, where it came from, notes): ``given``, else the baseline's ``noise.json`` when it
+    was measured on the baseline's hardware, else 0."""
+    if given is not None:
+        if not 0 <= given < 1:
+            raise GhostbenchError(f"--run-noise is a fraction in [0, 1), e.g. 0.03 for 3 %; got {given}")
+        return given, "given (--run-noise)", []
+    noise = run_noise_file.read(base_path)
+    if noise is None:
+        return 0.0, f"none (no {run_noise_file.NOISE_FILE} in the baseline: windows alone)", []
+    if base_info.device_names and set(noise.device_names) != set(base_info.device_names):
+        note = (
+            f"{run_noise_file.NOISE_FILE} in the baseline was measured on {', '.join(noise.device_names)}, "
+            f"the baseline on {', '.join(base_info.device_names)}: ignored (measure it again: make calibrate)"
+        )
+        return 0.0, "none (noise.json of other hardware)", [note]
+    return noise.sigma, f"{run_noise_file.NOISE_FILE} in the baseline: {noise.describe()}", []
+
+
 def compare_runs(
     baseline_dir: str | os.PathLike,
     new_dir: str | os.PathLike,
     threshold: float = DEFAULT_THRESHOLD,
     *,
+    run_noise: float | None = None,
     seed: int = SEED,
 ) -> Comparison:
-    """Compare every cell of ``new_dir`` with ``baseline_dir``.
+    """Compare every cell of ``new_dir`` with ``baseline_dir``. ``run_noise`` (a fraction) overrides
+    the baseline's ``noise.json``; without either the runs are judged on their windows alone.
 
     Raises :class:`GhostbenchError` (exit 2) for unreadable runs, runs of different devices or
     hardware, runs with no cell in common, and when no cell could be compared fairly.
@@ -631,7 +659,8 @@ def compare_runs(
     pending = [m for m in measured if isinstance(m, _Pending)]
     fair = [sigma for p in pending if not p.unfair for sigma in p.sigmas()]
     pooled = float(np.median(fair)) if fair else float("nan")
-    cells = [_judge(m, pooled, threshold) if isinstance(m, _Pending) else m for m in measured]
+    run_sigma, run_noise_source, noise_notes = _run_noise(base_path, base_info, run_noise)
+    cells = [_judge(m, pooled, threshold, run_sigma) if isinstance(m, _Pending) else m for m in measured]
     new_skips, base_skips = _skip_reasons(new_run), _skip_reasons(base_run)
     for key in sorted(set(base_rows) - set(new_rows)):
         why = new_skips.get(key)
@@ -647,7 +676,7 @@ def compare_runs(
         reasons = sorted({c.reason for c in cells if c.reason})
         shown = "; ".join(reasons[:2]) + ("; …" if len(reasons) > 2 else "")
         raise GhostbenchError(f"no cell could be compared fairly ({len(cells)} cells): {shown}")
-    notes = [
+    notes = noise_notes + [
         f"the {side} run has status {info.status}: it may lack cells"
         for side, info in (("baseline", base_info), ("new", new_info))
         if info.status not in ("complete", "unknown")
@@ -659,6 +688,8 @@ def compare_runs(
         new=new_info,
         threshold=threshold,
         cells=tuple(cells),
+        run_noise=run_sigma,
+        run_noise_source=run_noise_source,
         environment=environment_differences(base_run.get("env") or {}, new_run.get("env") or {}),
         notes=tuple(notes),
         seed=seed,
@@ -701,11 +732,12 @@ def fmt_p(p: object) -> str:
 
 
 def summary_line(comparison: Comparison) -> str:
-    """``2 slower, 1 faster, 30 within noise (of 33 cells); threshold 5.0 %``."""
+    """``2 slower, 1 faster, 30 within noise (of 33 cells); threshold 5.0 %, run noise 3.0 %, ...``."""
     parts = [f"{n} {STATUS_TEXT[s]}" for s, n in comparison.counts.items() if n]
     return (
         f"{', '.join(parts)} (of {len(comparison.cells)} cells); "
-        f"threshold {100 * comparison.threshold:.1f} %, {comparison.confidence:.0%} intervals"
+        f"threshold {100 * comparison.threshold:.1f} %, run noise {100 * comparison.run_noise:.1f} %, "
+        f"{comparison.confidence:.0%} intervals"
     )
 
 
@@ -740,5 +772,5 @@ def to_markdown(comparison: Comparison) -> str:
         out += [f"| {md(d.key)} | {md(d.baseline)} | {md(d.new)} |" for d in c.environment]
         out.append("")
     out += [f"> {md(note)}" for note in c.notes]
-    out += ["", f"Rule: {md(RULE)}."]
+    out += ["", f"Run noise: {md(c.run_noise_source)}.", "", f"Rule: {md(RULE)}."]
     return "\n".join(out) + "\n"

@@ -2,7 +2,8 @@
 ratio of medians new/baseline with a bootstrap 95% interval and a Mann-Whitney U p-value. A cell is
 slower when the whole interval lies above 1 + max(threshold, the cell's noise), the noise being 2.5
 standard deviations of how far two run medians drift apart, estimated from the spread of the window
-medians; faster symmetrically. Cells only in one run, cells
+medians plus the machine's run noise (the baseline's noise.json, from make calibrate); faster
+symmetrically. Cells only in one run, cells
 that failed, and cells measured on other hardware or runtime versions, throttled or on a busy
 machine are listed as such, not judged. Exit 0: no regression; 1: a cell is significantly slower or
 fails now; 2: bad input, runs of different devices or machines, or nothing comparable. The rule and
@@ -39,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="smallest change that counts, as a fraction (default 0.05 = 5 %%); "
         "a noisier cell uses its own noise level instead",
     )
+    parser.add_argument(
+        "--run-noise",
+        type=_fraction,
+        metavar="FRACTION",
+        help="how far this machine moves a run's medians between runs, beyond the windows' spread "
+        "(standard deviation as a fraction, e.g. 0.03); default: BASELINE_RUN/noise.json written by "
+        "make calibrate, else 0",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
     parser.add_argument(
         "--markdown",
@@ -64,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.bench import compare as cmp
     from ghostbench.reports.fmt import ms
 
-    result = cmp.compare_runs(args.baseline, args.new, args.threshold)
+    result = cmp.compare_runs(args.baseline, args.new, args.threshold, run_noise=args.run_noise)
     console = Console(highlight=False)
     if not console.is_terminal:  # CI logs: wide enough that a cell key fits on one line
         console = Console(highlight=False, width=max(console.width, 160))
@@ -105,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"environment differs: {d.key}: {d.baseline} → {d.new}", markup=False)
     for note in result.notes:
         console.print(f"note: {note}", markup=False)
+    console.print(f"run noise: {result.run_noise_source}", markup=False)
     verdict = "REGRESSION" if result.regressed else "no regression"
     console.print(f"{verdict}: {cmp.summary_line(result)}", markup=False)
     if args.json:
