@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -19,7 +20,7 @@ from torch import nn
 
 from ghostbench.bench import cli
 from ghostbench.errors import GhostbenchError
-from ghostbench.exporters import FORMATS, ExportError, cache, export, lookup, parity, resolve_options
+from ghostbench.exporters import FORMATS, ExportError, cache, capture, export, lookup, parity, resolve_options
 from ghostbench.exporters.artifact import Artifact, Parity
 from ghostbench.models import registry
 from ghostbench.models.registry import ModelSpec
@@ -271,7 +272,7 @@ def test_corrupt_entry_is_rebuilt_and_nothing_else_touched(tmp_path, caplog, dam
         for k, v in _files(tmp_path).items()
         if k.startswith(str(bystander.path.parent.relative_to(tmp_path)))
     }
-    assert len(untouched) == 2  # the bystander's file and sidecar
+    assert len(untouched) == 3  # the bystander's file, sidecar and export.log
     data = victim.path.read_bytes()
     if damage == "truncate":
         victim.path.write_bytes(data[: len(data) // 2])
@@ -319,9 +320,46 @@ def test_converter_failure_is_an_export_error(tmp_path):
         return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(7, 2))  # shapes do not fit: tracing fails
 
     spec = ModelSpec(name="broken_net", family="test", builder=broken, input_size=16)
-    with pytest.raises(ExportError, match="broken_net -> onnx fp32 failed"):
+    with pytest.raises(ExportError, match="broken_net -> onnx fp32 failed") as failure:
         export(spec, "onnx", cache_dir=tmp_path)
-    assert not list((tmp_path / "broken_net").glob("*"))  # no half-written entry
+    # No half-written entry: only the converter's log, which the message points to.
+    (entry,) = (tmp_path / "broken_net").iterdir()
+    assert [p.name for p in entry.iterdir()] == [capture.LOG_NAME]
+    assert f"(converter output: {entry / capture.LOG_NAME})" in str(failure.value)
+
+
+def test_converter_output_goes_to_the_log_not_the_terminal(tmp_path, capfd):
+    """Python writes (print, sys.stderr) and C writes (descriptors 1 and 2, C stdio) alike, as
+    litert-torch, TensorFlow and XNNPACK make them; afterwards both streams are the terminal's again."""
+    import ctypes
+
+    log = tmp_path / "entry" / capture.LOG_NAME
+    print("before", flush=True)
+    with capture.converter_output(log):
+        print("python stdout")
+        print("python stderr", file=sys.stderr)
+        os.write(1, b"fd 1\n")
+        os.write(2, b"fd 2\n")
+        ctypes.CDLL(None).printf(b"C stdio\n")
+    print("after", flush=True)
+    print("after on stderr", file=sys.stderr, flush=True)
+    out, err = capfd.readouterr()
+    assert out.split() == ["before", "after"]
+    assert err.strip() == "after on stderr"
+    assert sorted(log.read_text().splitlines()) == sorted(
+        ["python stdout", "python stderr", "fd 1", "fd 2", "C stdio"]
+    )
+
+
+def test_a_terminal_console_keeps_drawing_during_a_capture(tmp_path, capfd):
+    from ghostbench.console import terminal
+
+    console = terminal(stderr=True)
+    with capture.converter_output(tmp_path / capture.LOG_NAME):
+        console.print("progress", markup=False)
+        console.file.flush()
+    assert "progress" in capfd.readouterr().err
+    assert "progress" not in (tmp_path / capture.LOG_NAME).read_text()
 
 
 def test_tflite_layouts_and_transpose_count(tmp_path):

@@ -33,6 +33,7 @@ from ghostbench.bench.cell import Cell
 from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
 from ghostbench.bench.plan import Plan
 from ghostbench.bench.store import RunStore
+from ghostbench.console import terminal
 from ghostbench.errors import GhostbenchError
 from ghostbench.exporters.artifact import Artifact
 
@@ -210,7 +211,7 @@ def run_plan(
 ) -> int:
     """Measure ``plan`` into ``run_dir``; returns 0 when every planned cell has an ``ok`` row."""
     # Wide enough for the summary table when stderr is a file or a CI log (rich would assume 80).
-    console = console or Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+    console = console or terminal(stderr=True, width=None if sys.stderr.isatty() else 140)
     store = RunStore(run_dir)
     check_output_dir(run_dir)
     handler = _start_log(run_dir)

@@ -93,13 +93,14 @@ def run(args: argparse.Namespace) -> int:
         print(artifact.path)
         return 0
 
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ghostbench.console import terminal
 
     names = registry.select("*")
     failures: list[str] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    console = Console()
+    console = terminal()  # keeps drawing while the converters' output goes to export.log
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(f"{args.fmt} {args.precision}", total=len(names))
         for name in names:

@@ -12,9 +12,7 @@ worker on a board without torch, is cheap.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,8 +20,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ghostbench.errors import GhostbenchError, MissingDependencyError
+from ghostbench.exporters import capture, parity
 from ghostbench.exporters import onnx as _onnx
-from ghostbench.exporters import parity
 from ghostbench.exporters import tensorrt as _tensorrt
 from ghostbench.exporters import tflite as _tflite
 from ghostbench.exporters.artifact import Artifact, Parity
@@ -202,11 +200,13 @@ def export(
 
 
 def _run_parity(job: _Job, artifact: Artifact) -> Parity:
+    log = artifact.path.parent / capture.LOG_NAME
     try:
-        return parity.check(artifact, job.spec, job.seed)
+        with capture.converter_output(log):
+            return parity.check(artifact, job.spec, job.seed)
     except Exception as exc:  # the runtime cannot run the file: as bad as a failed export
         what = f"{job.spec.name} {job.fmt} {job.precision}"
-        raise ExportError(f"{what}: parity run failed: {_cause(exc)}") from exc
+        raise ExportError(f"{what}: parity run failed: {_cause(exc)} (runtime output: {log})") from exc
 
 
 def _cause(exc: BaseException) -> str:
@@ -220,9 +220,9 @@ def _build(job: _Job, key: str, source: Artifact | None) -> Artifact:
     spec, fmt, precision, store = job.spec, job.fmt, job.precision, job.store
     tmp = store.new_file(spec.name, fmt, precision, key, job.module.EXTENSION)
     start = time.perf_counter()
+    log = tmp.parent / capture.LOG_NAME
     try:
-        # Converters print progress on stdout; the CLI keeps stdout for its summary and path.
-        with contextlib.redirect_stdout(sys.stderr):
+        with capture.converter_output(log):
             meta = job.module.build(
                 spec, precision, job.options, seed=job.seed, out=tmp, source=source, cache_root=store.root
             )
@@ -231,7 +231,9 @@ def _build(job: _Job, key: str, source: Artifact | None) -> Artifact:
         raise
     except Exception as exc:
         store.discard(tmp)
-        raise ExportError(f"{spec.name} -> {fmt} {precision} failed: {_cause(exc)}") from exc
+        raise ExportError(
+            f"{spec.name} -> {fmt} {precision} failed: {_cause(exc)} (converter output: {log})"
+        ) from exc
     export_s = time.perf_counter() - start
     meta = {
         **meta,
