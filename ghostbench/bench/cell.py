@@ -6,7 +6,6 @@ matches on. Options live in the cell (not in environment variables) so a row say
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
 # Backend names a cell may carry; each maps to a runner class in ghostbench.runners.
@@ -38,8 +37,9 @@ class Cell:
         extra = "".join(f",{k}={v}" for k, v in sorted(self.options.items()))
         return f"{self.model}/{self.backend}/{self.device}/{self.precision}/t{self.threads}{extra}"
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+    def to_dict(self) -> dict:
+        """The fields, as ``run.json``'s plan and a worker request record them (``from_dict`` reads it)."""
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> Cell:

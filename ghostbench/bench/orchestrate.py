@@ -186,20 +186,6 @@ def _summary(rows: list[dict], console: Console) -> None:
     console.print(table)
 
 
-def _plan_record(plan: Plan) -> list[dict]:
-    return [
-        {
-            "model": c.model,
-            "backend": c.backend,
-            "device": c.device,
-            "precision": c.precision,
-            "threads": c.threads,
-            "options": c.options,
-        }
-        for c in plan.cells
-    ]
-
-
 def run_plan(
     plan: Plan,
     run_dir: Path,
@@ -251,7 +237,7 @@ def _run(
                     **settings.measure.to_dict(),
                 },
                 "env": env.snapshot(),
-                "plan": _plan_record(plan),
+                "plan": [c.to_dict() for c in plan.cells],
                 "skipped": skipped,
                 "overhead_ns": overhead_ns() if plan.profile.remote is None else None,
             }

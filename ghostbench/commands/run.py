@@ -252,17 +252,7 @@ def run(args: argparse.Namespace) -> int:
             "cell_options": _options(args.option, sorted({c.backend for c in cells})),
             **options.to_dict(),
         },
-        "plan": [
-            {
-                "model": c.model,
-                "backend": c.backend,
-                "device": c.device,
-                "precision": c.precision,
-                "threads": c.threads,
-                "options": c.options,
-            }
-            for c in cells
-        ],
+        "plan": [c.to_dict() for c in cells],
     }
     if store.exists():
         previous = store.read_run_json()

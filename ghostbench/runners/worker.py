@@ -57,7 +57,7 @@ class WindowOutcome:
 def request(cell: Cell, artifact: Artifact | None, harness: dict, *, seed: int, window: int) -> dict:
     return {
         "protocol": PROTOCOL,
-        "cell": json.loads(cell.to_json()),
+        "cell": cell.to_dict(),
         "artifact": artifact.to_dict() if artifact is not None else None,
         "harness": harness,
         "seed": seed,
