@@ -54,6 +54,7 @@ import pandas as pd
 from ghostbench.bench import run_noise as run_noise_file
 from ghostbench.bench.store import load_run
 from ghostbench.errors import GhostbenchError
+from ghostbench.reports.fmt import finite
 
 DEFAULT_THRESHOLD = 0.05
 CONFIDENCE = 0.95
@@ -204,10 +205,6 @@ RULE = (
     "regression if the interval's lower bound > 1 + margin, improvement if its upper bound < 1 - margin; "
     "one window, other hardware or runtime versions, throttling or a busy machine: listed, not judged"
 )
-
-
-def _finite(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _json_safe(value: object) -> object:
@@ -390,7 +387,7 @@ def peak_load(run: dict, key: str) -> float | None:
         for name in ("env_before", "env_after"):
             probe = window.get(name) if isinstance(window, dict) else None
             load = probe.get("load_avg") if isinstance(probe, dict) else None
-            if isinstance(load, list) and load and _finite(load[0]):
+            if isinstance(load, list) and load and finite(load[0]):
                 loads.append(float(load[0]))
     return max(loads) if loads else None
 
@@ -712,21 +709,21 @@ STATUS_TEXT: dict[str, str] = {
 
 def fmt_change(ratio: object) -> str:
     """A ratio as a signed percent change: 1.104 -> ``+10.4 %``."""
-    return f"{100 * (ratio - 1):+.1f} %" if _finite(ratio) else "–"
+    return f"{100 * (ratio - 1):+.1f} %" if finite(ratio) else "–"
 
 
 def fmt_interval(low: object, high: object) -> str:
-    if not (_finite(low) and _finite(high)):
+    if not (finite(low) and finite(high)):
         return "–"
     return f"[{100 * (low - 1):+.1f}, {100 * (high - 1):+.1f}] %"
 
 
 def fmt_margin(margin: object) -> str:
-    return f"±{100 * margin:.1f} %" if _finite(margin) else "–"
+    return f"±{100 * margin:.1f} %" if finite(margin) else "–"
 
 
 def fmt_p(p: object) -> str:
-    if not _finite(p):
+    if not finite(p):
         return "–"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 

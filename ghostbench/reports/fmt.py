@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 
 
-def _finite(x: object) -> bool:
+def finite(x: object) -> bool:
+    """A real number (not bool, not NaN or inf): what the formatters print rather than a dash."""
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def num(x: object, digits: int = 3) -> str:
     """``digits`` significant digits without a unit; empty for missing values."""
-    if not _finite(x):
+    if not finite(x):
         return ""
     x = float(x)
     if x == 0:
@@ -22,32 +23,32 @@ def num(x: object, digits: int = 3) -> str:
 
 def integer(x: object) -> str:
     """A count (samples, windows); empty for missing values."""
-    return f"{round(float(x))}" if _finite(x) else ""
+    return f"{round(float(x))}" if finite(x) else ""
 
 
 def ms(x: object) -> str:
-    return f"{num(x)} ms" if _finite(x) else "–"
+    return f"{num(x)} ms" if finite(x) else "–"
 
 
 def ms_range(lo: object, hi: object) -> str:
-    if not (_finite(lo) and _finite(hi)):
+    if not (finite(lo) and finite(hi)):
         return "–"
     return f"[{num(lo)}, {num(hi)}] ms"
 
 
 def pct(x: object, decimals: int = 1) -> str:
     """A value already in percent (top-1)."""
-    return f"{float(x):.{decimals}f} %" if _finite(x) else "–"
+    return f"{float(x):.{decimals}f} %" if finite(x) else "–"
 
 
 def ratio_pct(x: object, decimals: int = 1) -> str:
     """A fraction shown in percent (CV, window spread)."""
-    return f"{100 * float(x):.{decimals}f} %" if _finite(x) else "–"
+    return f"{100 * float(x):.{decimals}f} %" if finite(x) else "–"
 
 
 def count(x: object, unit: str = "", digits: int = 3) -> str:
     """Large counts in k, M or G: ``4.20 M``, ``1.80 G`` (``unit`` follows, e.g. ``MACs``)."""
-    if not _finite(x):
+    if not finite(x):
         return "–"
     x = float(x)
     for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -58,4 +59,4 @@ def count(x: object, unit: str = "", digits: int = 3) -> str:
 
 def corr(x: object, decimals: int = 2) -> str:
     """A correlation coefficient (unitless), with its sign."""
-    return f"{float(x):+.{decimals}f}" if _finite(x) else "–"
+    return f"{float(x):+.{decimals}f}" if finite(x) else "–"
