@@ -9,7 +9,6 @@ replaces the published figure for the (model, format, precision) it was measured
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
