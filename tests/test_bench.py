@@ -170,3 +170,43 @@ def test_resume_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):
 def test_plan_rejects_bad_threads():
     with pytest.raises(GhostbenchError, match="threads"):
         make_plan(get_profile("cpu"), threads=(0,))
+
+
+def test_a_cell_whose_export_fails_is_reported_and_fails_the_run(tmp_path, monkeypatch):
+    """An export failure skips its cells (the rest are measured) but is no success: exit 2, and the
+    console says which cell and why, not only bench.log."""
+    import io
+
+    from rich.console import Console
+
+    import ghostbench.exporters as exporters
+    from ghostbench.bench.cell import Cell
+    from ghostbench.bench.harness import HarnessConfig
+    from ghostbench.bench.measure import MeasureOptions
+    from ghostbench.bench.orchestrate import BenchSettings, run_plan
+    from ghostbench.bench.plan import Plan
+    from ghostbench.exporters import ExportError
+
+    def broken(model, fmt, precision, **kwargs):
+        raise ExportError(f"{model} -> {fmt} {precision} failed: [converter] said no")
+
+    monkeypatch.setattr(exporters, "export", broken)
+    measured, unexported = Cell("ghostnet_050", "null"), Cell("ghostnet_050", "onnxruntime")
+    plan = Plan(profile=get_profile("cpu"), cells=(measured, unexported))
+    harness = HarnessConfig(
+        warmup_min_iters=5, warmup_min_s=0.0, min_samples=50, min_time_s=0.05, time_cap_s=0.2
+    )
+    settings = BenchSettings(measure=MeasureOptions(rounds=1, harness=harness, timeout_s=60), report=False)
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+
+    assert run_plan(plan, tmp_path / "run", settings, console=console) == 2
+    text = out.getvalue()
+    assert (
+        f"not measured: {unexported.key}: export failed: ghostnet_050 -> onnx fp32 failed: [converter]"
+        in text
+    )
+    assert "(1 cells, 0 failed, 1 not exported (see above))" in text
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [s["cell"] for s in run["skipped"]] == [unexported.key]
+    assert pd.read_parquet(tmp_path / "run" / "latency.parquet")["cell"].tolist() == [measured.key]

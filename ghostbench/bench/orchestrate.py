@@ -27,6 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ghostbench.bench import env
 from ghostbench.bench.cell import Cell
@@ -195,7 +196,8 @@ def run_plan(
     console: Console | None = None,
     spawn: Callable | None = None,
 ) -> int:
-    """Measure ``plan`` into ``run_dir``; returns 0 when every planned cell has an ``ok`` row."""
+    """Measure ``plan`` into ``run_dir``; returns 0 when every cell it could plan was exported and has
+    an ``ok`` row (cells the plan skipped, e.g. a backend not installed, do not count), else 2."""
     # Wide enough for the summary table when stderr is a file or a CI log (rich would assume 80).
     console = console or terminal(stderr=True, width=None if sys.stderr.isatty() else 140)
     store = RunStore(run_dir)
@@ -244,7 +246,7 @@ def _run(
         )
     for entry in skipped:
         log.warning("skipped %s: %s", entry["cell"], entry["reason"])
-    rows: list[dict] = []
+    export_skips: list[tuple[Cell, str]] = []
     with _progress(console) as progress:
         try:
             artifacts, export_skips = export_all(todo, settings, progress)
@@ -274,7 +276,6 @@ def _run(
                     log.error("window %d of %s failed: %s", window, cell.key, outcome.error)
 
             def cell_done(row: dict) -> None:
-                rows.append(row)
                 if row["status"] == "ok":
                     log.info(
                         "cell %s: median %.3f ms, p90 %.3f ms, flags %s",
@@ -314,10 +315,14 @@ def _run(
     store.update_run(status="complete", finished=env.now_iso())
     _summary(latency.to_dict("records"), console)
     failed = latency[latency["status"] != "ok"]
-    console.print(f"results: {store.path} ({len(latency)} cells, {len(failed)} failed)")
+    for cell, why in export_skips:
+        # Text, not markup: a reason may hold brackets.
+        console.print(Text.assemble(("not measured", "red"), f": {cell.key}: {why.splitlines()[0]}"))
+    not_exported = f", {len(export_skips)} not exported (see above)" if export_skips else ""
+    console.print(f"results: {store.path} ({len(latency)} cells, {len(failed)} failed{not_exported})")
     if settings.report:
         _write_report(store.path, console)
-    return 0 if failed.empty else 2
+    return 0 if failed.empty and not export_skips else 2
 
 
 def _write_report(run_dir: Path, console: Console) -> None:
