@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 
+from ghostbench import atomic
 from ghostbench.bench import cli
 from ghostbench.errors import GhostbenchError
 from ghostbench.exporters import FORMATS, ExportError, cache, capture, export, lookup, parity, resolve_options
@@ -240,7 +241,7 @@ def test_export_then_cache_hit(tmp_path):
     sidecar = json.loads((first.path.parent / cache.SIDECAR).read_text())
     assert Artifact.from_dict(sidecar) == first
     assert not [p for p in first.path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
-    assert first.path.stat().st_mode & 0o777 == cache.FILE_MODE  # readable by the tools that copy it
+    assert first.path.stat().st_mode & 0o777 == atomic.FILE_MODE  # readable by the tools that copy it
 
     assert lookup(TINY, "onnx", cache_dir=tmp_path) == first
     start = time.perf_counter()

@@ -119,20 +119,6 @@ def test_rows_must_follow_the_schema(tmp_path: Path) -> None:
         _store(tmp_path).append({**_row("a"), "latency_ms": 1.0})
 
 
-def test_a_failed_write_leaves_the_previous_file(tmp_path: Path) -> None:
-    target = tmp_path / "x.json"
-    target.write_text("old")
-
-    def broken(tmp: Path) -> None:
-        tmp.write_text("half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        store._atomic(target, broken)
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
-
-
 def test_unknown_schema_versions_are_refused(tmp_path: Path) -> None:
     run = _store(tmp_path)
     run.append(_row("a"))

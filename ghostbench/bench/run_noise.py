@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ghostbench import atomic
 from ghostbench.bench.store import load_run
 from ghostbench.errors import GhostbenchError
 
@@ -132,10 +133,5 @@ def read(folder: str | os.PathLike) -> RunNoise | None:
 
 
 def write(path: str | os.PathLike, noise: RunNoise) -> Path:
-    """Write ``noise`` to ``path`` through a temporary file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(noise.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    """Write ``noise`` to ``path`` (atomically)."""
+    return atomic.write_text(path, json.dumps(noise.to_dict(), indent=2) + "\n")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ghostbench import atomic
 from ghostbench.errors import GhostbenchError
 
 SCHEMA_VERSION = 1
@@ -86,19 +86,6 @@ def new_run_id(host: str | None = None, now: str | None = None) -> str:
     stamp = now or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     name = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in (host or socket.gethostname()))
     return f"{stamp}-{name}"
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` to a temporary sibling of ``path``, then ``os.replace`` it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -172,7 +159,7 @@ class RunStore:
         data = {"schema_version": SCHEMA_VERSION, "run_id": self.run_id, **run}
         _check_version(data["schema_version"], self.path / RUN_JSON)
         text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
-        _atomic(self.path / RUN_JSON, lambda tmp: tmp.write_text(text + "\n"))
+        atomic.write(self.path / RUN_JSON, lambda tmp: tmp.write_text(text + "\n"))
 
     def update_run(self, **fields: object) -> dict:
         """Read ``run.json``, set ``fields``, write it back; returns the new content."""
@@ -211,9 +198,9 @@ class RunStore:
             self._samples = pd.concat([kept_samples, _typed(samples, SAMPLE_COLUMNS)], ignore_index=True)
         else:
             self._samples = kept_samples
-        _atomic(self.path / SAMPLES_PARQUET, lambda tmp: self._samples.to_parquet(tmp, index=False))
-        _atomic(self.path / LATENCY_PARQUET, lambda tmp: self._latency.to_parquet(tmp, index=False))
-        _atomic(self.path / LATENCY_CSV, lambda tmp: self._latency.to_csv(tmp, index=False))
+        atomic.write(self.path / SAMPLES_PARQUET, lambda tmp: self._samples.to_parquet(tmp, index=False))
+        atomic.write(self.path / LATENCY_PARQUET, lambda tmp: self._latency.to_parquet(tmp, index=False))
+        atomic.write(self.path / LATENCY_CSV, lambda tmp: self._latency.to_csv(tmp, index=False))
         if details is not None and self.exists():
             run = self.read_run_json()
             run.setdefault("cells", {})[key] = details
@@ -232,7 +219,7 @@ class RunStore:
             old = pd.read_csv(path, dtype={c: str for c in (*ACCURACY_KEY, "data")})
             same = np.logical_and.reduce([old[c] == row[c] for c in ACCURACY_KEY])
             table = pd.concat([old[~same], table], ignore_index=True)
-        _atomic(path, lambda tmp: table.to_csv(tmp, index=False))
+        atomic.write(path, lambda tmp: table.to_csv(tmp, index=False))
         return table
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from pathlib import Path
 
 HELP = "regression check of a run against a baseline (exit 1 on a significant slowdown)"
 
@@ -56,20 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _write(path: str, text: str) -> None:
-    """Through a temporary file, so a reader never sees half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    from ghostbench import atomic
     from ghostbench.bench import compare as cmp
     from ghostbench.reports.fmt import ms
 
@@ -118,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     verdict = "REGRESSION" if result.regressed else "no regression"
     console.print(f"{verdict}: {cmp.summary_line(result)}", markup=False)
     if args.json:
-        _write(args.json, json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+        atomic.write_text(args.json, json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
     if args.markdown:
-        _write(args.markdown, cmp.to_markdown(result))
+        atomic.write_text(args.markdown, cmp.to_markdown(result))
     return result.exit_code

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
+from ghostbench import atomic
 from ghostbench.exporters.artifact import Artifact
 from ghostbench.models import weights
 from ghostbench.models.registry import ModelSpec
@@ -31,7 +32,6 @@ from ghostbench.models.weights import CheckpointSpec
 
 ENV_VAR = "GHOSTBENCH_CACHE_DIR"
 SIDECAR = "artifact.json"
-FILE_MODE = 0o644  # mkstemp makes 0600 files; artifacts are copied to boards and read by other tools
 log = logging.getLogger(__name__)
 
 
@@ -129,18 +129,6 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class ArtifactCache:
     """One cache root. Nothing is created on disk until an artifact is stored."""
 
@@ -210,14 +198,14 @@ class ArtifactCache:
         entry = self.entry_dir(artifact.model, artifact.format, artifact.precision, artifact.key)
         final = entry / f"model{tmp.suffix}"
         (entry / SIDECAR).unlink(missing_ok=True)  # the entry is incomplete until the new sidecar lands
-        os.chmod(tmp, FILE_MODE)
+        os.chmod(tmp, atomic.FILE_MODE)
         os.replace(tmp, final)
         artifact = replace(artifact, path=final, sha256=file_sha256(final), size_bytes=final.stat().st_size)
         self.write_sidecar(artifact)
         return artifact
 
     def write_sidecar(self, artifact: Artifact) -> None:
-        _atomic_write_text(artifact.path.parent / SIDECAR, artifact.to_json() + "\n")
+        atomic.write_text(artifact.path.parent / SIDECAR, artifact.to_json() + "\n")
 
     def discard(self, tmp: Path) -> None:
         """Drop a failed export's temporary file (and its entry dir, if that leaves it empty)."""

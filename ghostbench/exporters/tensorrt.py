@@ -14,15 +14,14 @@ the artifacts and reused across builds, which is what makes rebuilding many mode
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ghostbench import atomic
 from ghostbench.errors import GhostbenchError
 
 if TYPE_CHECKING:
@@ -89,14 +88,6 @@ def timing_cache_path(cache_root: Path) -> Path:
     return cache_root / "tensorrt" / f"timing-{trt.__version__}-{slug}.cache"
 
 
-def _write_atomic(path: Path, data: bytes | memoryview) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
 def build(
     spec: ModelSpec,
     precision: str,
@@ -130,7 +121,7 @@ def build(
     if engine is None:
         raise RuntimeError("TensorRT build_serialized_network returned no engine (see the log above)")
     out.write_bytes(memoryview(engine))
-    _write_atomic(cache_file, memoryview(timing_cache.serialize()))
+    atomic.write_bytes(cache_file, memoryview(timing_cache.serialize()))
 
     inp, outp = network.get_input(0), network.get_output(0)
     return {

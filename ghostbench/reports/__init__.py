@@ -9,9 +9,10 @@ Module map: ``load`` reads runs, ``verdict`` decides the claims, ``plots`` draws
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from ghostbench import atomic
 
 MAX_NAME_RUNS = 3
 
@@ -21,19 +22,6 @@ def default_output(run_ids: Sequence[str], reports_dir: Path = Path("reports")) 
     ids = list(run_ids)
     stem = "+".join(ids) if len(ids) <= MAX_NAME_RUNS else f"{ids[0]}+{len(ids) - 1}-more"
     return reports_dir / f"{stem}.html"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_report(
@@ -51,9 +39,9 @@ def build_report(
     data = load([Path(p) for p in run_dirs])
     context = build_context(data, models)
     out = Path(out_path) if out_path is not None else default_output([r["run_id"] for r in context["runs"]])
-    _write_atomic(out, render_html(context))
+    atomic.write_text(out, render_html(context))
     if markdown_path is not None:
-        _write_atomic(Path(markdown_path), render_markdown(context))
+        atomic.write_text(markdown_path, render_markdown(context))
     return out
 
 
