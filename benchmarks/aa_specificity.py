@@ -19,14 +19,15 @@ series is judged on window noise alone.
 Target: at most 1 flagged cell over all comparisons. Exit 0 when met with at least one judged
 cell, 1 when more cells were flagged, 2 when nothing could be judged (e.g. every run saw a busy
 machine: run it again when the machine is idle).
-With ``--write-noise`` the run is a calibration: exit 0 once the file is written.
+With ``--write-noise`` the run is a calibration: exit 0 once the file is written, 2 when the
+series cannot show a run noise (see the message).
 
     .venv/bin/python benchmarks/aa_specificity.py [--comparisons 10] [--device cpu] [--rounds 3]
         [--out results/aa-specificity] [--threshold 0.05] [--bench-args "--threads 1"]
         [--noise results/baselines/cpu/noise.json] [--write-noise FILE]
     .venv/bin/python benchmarks/aa_specificity.py --existing results/aa-specificity/run-*/*/  # re-judge
 
-Takes (N + 1) x one run: about 15 minutes on 2 CPUs for the defaults. Writes ``summary.json``
+Takes (N + 1) x one quick run: about 7 minutes on 2 CPUs for the defaults. Writes ``summary.json``
 into --out.
 """
 
@@ -151,8 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         f"not compared: {summary['not_compared_reasons'] or 'none'}"
     )
     if args.write_noise:
-        measured = run_noise.estimate(runs)
-        run_noise.write(args.write_noise, measured)
+        try:
+            measured = run_noise.estimate(runs)
+            run_noise.write(args.write_noise, measured)
+        except GhostbenchError as exc:
+            print(f"ERROR: no run noise written: {exc}", file=sys.stderr)
+            return 2
         summary["measured_run_noise"] = measured.to_dict()
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         print(f"run noise of this series: {measured.describe()}, written to {args.write_noise}")

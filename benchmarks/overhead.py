@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--samples", type=int, default=1_000_000, help="timed iterations per repeat")
-    parser.add_argument("--repeats", type=int, default=3, help="windows to run (the best is the figure)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="windows to run (every one must stay under the limit)"
+    )
     args = parser.parse_args(argv)
     config = HarnessConfig(
         warmup_min_iters=1000,

@@ -3,10 +3,10 @@ through the real measurement path (``measure``, worker subprocesses, harness, ru
 new run's worker wraps one cell's runner in a busy-wait that makes every inference 10 % slower.
 ``compare`` must flag exactly that cell and exit 1.
 
-Where the machine is too noisy to resolve 10 % (the cell's own noise margin above the 5 %
-threshold, or a busy machine), ``compare`` rightly says "within noise" or "not comparable": the
-test then checks only that nothing was called faster and the control did not change, and skips the
-rest with the measured numbers.
+Where the machine is too noisy to resolve 10 % (a busy machine, or a margin from the window noise
+above the 5 % threshold that the measured interval does not clear), ``compare`` rightly says "not
+comparable" or "within noise": the test then checks only that nothing was called faster and the
+control did not change, and skips the rest with the measured numbers. Any other miss fails.
 
 The two runs take turns window by window (baseline window, new window, ...), so both see the same
 machine: on a shared machine, one run landing in a busy minute would otherwise move every cell. For
@@ -142,9 +142,17 @@ def test_compare_flags_exactly_the_cell_made_10_percent_slower(
     # be not comparable when the machine was busy around one of its windows).
     assert slowed.status in (compare.REGRESSION, compare.UNCHANGED, compare.NOT_COMPARABLE), table
     assert control.status in (compare.UNCHANGED, compare.NOT_COMPARABLE), table
-    noisy = slowed.status == compare.NOT_COMPARABLE or slowed.margin > compare.DEFAULT_THRESHOLD
-    if slowed.status != compare.REGRESSION and noisy:
-        why = slowed.reason or f"the windows of one run moved it by up to {slowed.noise:.1%}"
+    # Skip only where the machine, not compare, is the reason: a busy machine, or a margin (the
+    # measured window noise) wider than the threshold that the measured interval does not clear.
+    # Anything else that is not a regression (a wrong rule, a cell lost as one-window) fails.
+    busy = slowed.status == compare.NOT_COMPARABLE and slowed.reason.startswith("machine busy")
+    too_noisy = (
+        slowed.status == compare.UNCHANGED
+        and slowed.margin > compare.DEFAULT_THRESHOLD
+        and slowed.ratio_low <= 1 + slowed.margin
+    )
+    if busy or too_noisy:
+        why = slowed.reason if busy else f"margin {compare.fmt_margin(slowed.margin)} from the window noise"
         pytest.skip(
             f"too noisy here to resolve a {SLOWDOWN:.0%} slowdown ({why}); measured change "
             f"{compare.fmt_change(slowed.ratio)} {compare.fmt_interval(slowed.ratio_low, slowed.ratio_high)}"

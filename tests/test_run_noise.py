@@ -59,6 +59,7 @@ def test_windows_that_move_alike_in_every_run_are_no_run_noise(tmp_path: Path) -
         ("two runs", "needs 3 or more runs"),
         ("other hardware", "different hardware"),
         ("one window", "two or more windows"),
+        ("busy", "otherwise idle machine"),
     ],
 )
 def test_a_series_that_cannot_show_the_run_noise_is_refused(tmp_path: Path, case: str, message: str) -> None:
@@ -67,6 +68,9 @@ def test_a_series_that_cannot_show_the_run_noise_is_refused(tmp_path: Path, case
     elif case == "other hardware":
         runs = _series(tmp_path, [1.0, 1.02, 0.99])
         write_run(runs[2], [replace(c, device_name="Other CPU") for c in CELLS])
+    elif case == "busy":  # another job kept the 2 CPUs busy during one run: that run says nothing
+        runs = _series(tmp_path, [1.0, 1.02, 0.99])
+        write_run(runs[1], CELLS, load_avg=3.5)
     else:
         runs = _series(tmp_path, [1.0, 1.02, 0.99], windows=(1.0,))
     with pytest.raises(GhostbenchError, match=message):

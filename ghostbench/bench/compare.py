@@ -44,7 +44,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,7 +51,9 @@ import numpy as np
 import pandas as pd
 
 from ghostbench.bench import run_noise as run_noise_file
-from ghostbench.bench.store import load_run
+from ghostbench.bench.env import busy
+from ghostbench.bench.stats import window_spread
+from ghostbench.bench.store import load_run, windows_by_cell
 from ghostbench.errors import GhostbenchError
 from ghostbench.reports.fmt import finite
 
@@ -93,12 +94,6 @@ SINGLE_WINDOW = (
     "one window per run: nothing shows how far this machine moves a run's median "
     "(measure with --rounds 2 or more)"
 )
-# Devices measured on the host whose load average run.json records (pi/android run elsewhere).
-LOCAL_DEVICES: tuple[str, ...] = ("cpu", "cuda")
-# A machine is busy when its 1-minute load average exceeds its logical CPUs by more than this: a
-# cell with as many threads as CPUs brings the load to the CPU count by itself, and the parent,
-# the probes and kernel threads add a little.
-BUSY_EXCESS = 0.5
 # run.json env entries worth listing when they differ (dotted paths into ``env``).
 ENV_KEYS: tuple[str, ...] = (
     "cpu.model",
@@ -256,16 +251,6 @@ def ratio_interval(
     return new_med / base_med, float(low), float(high)
 
 
-def window_spread(windows: Sequence[np.ndarray]) -> float:
-    """(max - min) / median of the window medians, relative to the median of all samples; NaN
-    with fewer than two windows."""
-    arrays = [np.asarray(w, dtype=np.float64) for w in windows if len(w)]
-    if len(arrays) < 2:
-        return float("nan")
-    medians = [float(np.median(a)) for a in arrays]
-    return (max(medians) - min(medians)) / float(np.median(np.concatenate(arrays)))
-
-
 @functools.lru_cache(maxsize=64)
 def d2(k: int) -> float:
     """Expected range of ``k`` standard normal draws (the quality-control constant d2: 1.128 for 2
@@ -349,17 +334,6 @@ def _keys(a: dict, b: dict, section: str) -> set[str]:
     return keys
 
 
-def _windows(samples: pd.DataFrame) -> dict[str, list[np.ndarray]]:
-    """cell -> its samples, one array per window, in window order."""
-    out: dict[str, list[np.ndarray]] = {}
-    if samples.empty:
-        return out
-    ordered = samples.sort_values(["cell", "window", "iteration"])
-    for (cell, _window), part in ordered.groupby(["cell", "window"], sort=False):
-        out.setdefault(str(cell), []).append(part["latency_ns"].to_numpy(dtype=np.float64))
-    return out
-
-
 def _flags(row: pd.Series) -> set[str]:
     return {f for f in _text(row.get("flags")).split(";") if f}
 
@@ -374,40 +348,6 @@ def _identity(key: str, row: pd.Series) -> dict:
         "precision": _text(row.get("precision")),
         "threads": int(threads) if threads is not None and not pd.isna(threads) else None,
     }
-
-
-def peak_load(run: dict, key: str) -> float | None:
-    """The highest 1-minute load average probed before and after the windows of cell ``key``
-    (``run.json`` ``cells.<key>.windows[].env_before/env_after.load_avg``), if recorded."""
-    cells = run.get("cells")
-    details = cells.get(key) if isinstance(cells, dict) else None
-    windows = details.get("windows") if isinstance(details, dict) else None
-    loads = []
-    for window in windows if isinstance(windows, list) else []:
-        for name in ("env_before", "env_after"):
-            probe = window.get(name) if isinstance(window, dict) else None
-            load = probe.get("load_avg") if isinstance(probe, dict) else None
-            if isinstance(load, list) and load and finite(load[0]):
-                loads.append(float(load[0]))
-    return max(loads) if loads else None
-
-
-def logical_cores(run: dict) -> int | None:
-    cpu = (run.get("env") or {}).get("cpu")
-    cores = cpu.get("logical_cores") if isinstance(cpu, dict) else None
-    return cores if isinstance(cores, int) and cores > 0 else None
-
-
-def busy(run: dict, key: str, device: str) -> str:
-    """Evidence that other work shared this machine while cell ``key`` ran: more runnable tasks
-    than CPUs (1-minute load average above the logical CPU count + :data:`BUSY_EXCESS`) around one
-    of its windows. Only for devices on the measuring host; '' when there is no such evidence."""
-    if device not in LOCAL_DEVICES:
-        return ""
-    load, cores = peak_load(run, key), logical_cores(run)
-    if load is None or cores is None or load <= cores + BUSY_EXCESS:
-        return ""
-    return f"load average up to {load:.2f} on {cores} CPUs"
 
 
 def _unfair(key: str, base: pd.Series, new: pd.Series, base_run: dict, new_run: dict) -> str:
@@ -536,7 +476,8 @@ def _judge(pending: _Pending, pooled: float, threshold: float, run_sigma: float)
     sigmas = [*pending.sigmas(), *([pooled] if math.isfinite(pooled) else [])]
     if min(k_base, k_new) < 2 or not sigmas:
         why = SINGLE_WINDOW if min(k_base, k_new) < 2 else "no window spread recorded"
-        fields = {**pending.numbers, "status": NOT_COMPARABLE, "reason": why}
+        # An unfair comparison (other runtime, a busy machine) is the reason that matters more.
+        fields = {**pending.numbers, "status": NOT_COMPARABLE, "reason": pending.unfair or why}
         return CellComparison(**pending.ident, **fields)
     sigma = max(sigmas)
     noise = Z * math.sqrt(sigma**2 * (1 / k_base + 1 / k_new) + 2 * run_sigma**2)
@@ -646,7 +587,7 @@ def compare_runs(
     common = [k for k in base_rows if k in new_rows]
     _check_same_machine(base_info, new_info, base_lat, new_lat, common)
 
-    base_w, new_w = _windows(base_samples), _windows(new_samples)
+    base_w, new_w = windows_by_cell(base_samples), windows_by_cell(new_samples)
     rng = np.random.default_rng(seed)
     runs = (base_run, new_run)
     measured = [

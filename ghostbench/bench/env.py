@@ -11,6 +11,7 @@ flagged ``throttled`` on evidence, not on a guessed frequency threshold.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import platform
 import socket
@@ -273,3 +274,52 @@ def device_name(device: str) -> str:
 
         return torch.cuda.get_device_name(0)
     return cpu_model()
+
+
+# ---- evidence that other work shared the machine (read back from run.json by compare and run_noise)
+
+# Devices measured on the host whose load average run.json records (pi/android run elsewhere).
+LOCAL_DEVICES: tuple[str, ...] = ("cpu", "cuda")
+# A machine is busy when its 1-minute load average exceeds its logical CPUs by more than this: a
+# cell with as many threads as CPUs brings the load to the CPU count by itself, and the parent,
+# the probes and kernel threads add a little.
+BUSY_EXCESS = 0.5
+
+
+def peak_load(run: dict, key: str) -> float | None:
+    """The highest 1-minute load average probed before and after the windows of cell ``key``
+    (``run.json`` ``cells.<key>.windows[].env_before/env_after.load_avg``), if recorded."""
+    cells = run.get("cells")
+    details = cells.get(key) if isinstance(cells, dict) else None
+    windows = details.get("windows") if isinstance(details, dict) else None
+    loads = []
+    for window in windows if isinstance(windows, list) else []:
+        for name in ("env_before", "env_after"):
+            probe = window.get(name) if isinstance(window, dict) else None
+            load = probe.get("load_avg") if isinstance(probe, dict) else None
+            if (
+                isinstance(load, list)
+                and load
+                and isinstance(load[0], int | float)
+                and math.isfinite(load[0])
+            ):
+                loads.append(float(load[0]))
+    return max(loads) if loads else None
+
+
+def logical_cores(run: dict) -> int | None:
+    cpu = (run.get("env") or {}).get("cpu")
+    cores = cpu.get("logical_cores") if isinstance(cpu, dict) else None
+    return cores if isinstance(cores, int) and cores > 0 else None
+
+
+def busy(run: dict, key: str, device: str) -> str:
+    """Evidence that other work shared this machine while cell ``key`` ran: more runnable tasks
+    than CPUs (1-minute load average above the logical CPU count + :data:`BUSY_EXCESS`) around one
+    of its windows. Only for devices on the measuring host; '' when there is no such evidence."""
+    if device not in LOCAL_DEVICES:
+        return ""
+    load, cores = peak_load(run, key), logical_cores(run)
+    if load is None or cores is None or load <= cores + BUSY_EXCESS:
+        return ""
+    return f"load average up to {load:.2f} on {cores} CPUs"

@@ -11,7 +11,8 @@ inside two runs tells such a shift from a regression; a series of runs of unchan
 the run noise is measured once per machine (``make calibrate``, which runs
 ``benchmarks/aa_specificity.py``) and kept beside the baseline as ``noise.json``.
 
-Estimator, over the cells measured (status ok, two or more windows) in every run of the series:
+Estimator, over the cells measured fairly in every run of the series (status ok, two or more
+windows, not throttled, no other work on the machine: what ``compare`` would judge):
 with m_r the log of the cell's median in run r and v_r the variance of the logs of run r's window
 medians, a cell's run noise is sqrt(max(0, var(m_r) - mean(v_r) / k)) (k windows per run): the part
 of the run medians' variance that the windows do not explain. The machine's figure is the root mean
@@ -30,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ghostbench import atomic
-from ghostbench.bench.store import load_run
+from ghostbench.bench.env import busy
+from ghostbench.bench.store import load_run, windows_by_cell
 from ghostbench.errors import GhostbenchError
 
 NOISE_FILE = "noise.json"
@@ -74,17 +76,24 @@ class RunNoise:
         )
 
 
-def _log_medians(latency: pd.DataFrame, samples: pd.DataFrame) -> dict[str, tuple[float, np.ndarray]]:
-    """cell -> (log of its median over all samples, logs of its window medians), for ok cells."""
-    ok = set(latency.loc[latency["status"] == "ok", "cell"].astype(str))
+def _log_medians(
+    run: dict, latency: pd.DataFrame, samples: pd.DataFrame
+) -> dict[str, tuple[float, np.ndarray]]:
+    """cell -> (log of its median over all samples, logs of its window medians), for cells measured
+    fairly: ok, not throttled, on a machine nothing else kept busy (what ``compare`` would judge)."""
+    fair = {
+        str(row.cell)
+        for row in latency.itertuples()
+        if row.status == "ok"
+        and "throttled" not in str(row.flags or "").split(";")
+        and not busy(run, str(row.cell), str(row.device))
+    }
     out = {}
-    for cell, part in samples.groupby("cell"):
-        if str(cell) not in ok:
-            continue
-        windows = part.groupby("window")["latency_ns"].median().to_numpy(dtype=np.float64)
-        median = float(np.median(part["latency_ns"].to_numpy(dtype=np.float64)))
-        if median > 0 and len(windows) >= 2 and (windows > 0).all():
-            out[str(cell)] = (float(np.log(median)), np.log(windows))
+    for cell, windows in windows_by_cell(samples).items():
+        medians = np.array([np.median(w) for w in windows])
+        median = float(np.median(np.concatenate(windows)))
+        if cell in fair and median > 0 and len(medians) >= 2 and (medians > 0).all():
+            out[cell] = (float(np.log(median)), np.log(medians))
     return out
 
 
@@ -97,7 +106,7 @@ def estimate(runs: Sequence[str | os.PathLike]) -> RunNoise:
     per_run, names, ids = [], set(), []
     for path in runs:
         run, latency, samples = load_run(path)
-        per_run.append(_log_medians(latency, samples))
+        per_run.append(_log_medians(run, latency, samples))
         names |= {str(n) for n in latency["device_name"].dropna() if str(n)}
         ids.append(str(run.get("run_id") or Path(path).name))
     if len(names) > 1:
@@ -105,7 +114,8 @@ def estimate(runs: Sequence[str | os.PathLike]) -> RunNoise:
     common = sorted(set.intersection(*(set(r) for r in per_run)))
     if not common:
         raise GhostbenchError(
-            "no cell has raw samples of two or more windows in every run (measure with --rounds 2 or more)"
+            "no cell was measured fairly in every run: each needs raw samples of two or more windows "
+            "(--rounds 2 or more), no throttling and an otherwise idle machine"
         )
     per_cell = {}
     for cell in common:

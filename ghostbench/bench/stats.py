@@ -95,6 +95,17 @@ def drift(samples: Sequence[int] | np.ndarray) -> tuple[float, float]:
     return change, p
 
 
+def window_spread(windows: Sequence[Sequence[int] | np.ndarray]) -> float:
+    """(max - min) of the window medians over the median of all samples: how far the windows of one
+    cell moved (0 for one window, NaN without samples or with a median of 0)."""
+    arrays = [_array(w) for w in windows if len(w)]
+    if not arrays:
+        return float("nan")
+    medians = [float(np.median(a)) for a in arrays]
+    median = float(np.median(np.concatenate(arrays)))
+    return (max(medians) - min(medians)) / median if median > 0 else float("nan")
+
+
 def outlier_windows(
     windows: Sequence[Sequence[int] | np.ndarray],
     confidence: float = CONFIDENCE,
@@ -163,7 +174,7 @@ def summarize(
     p90, p99 = (float(v) for v in np.percentile(x, [90, 99]))
     lo, hi = median_ci(x, confidence)
     medians = tuple(float(np.median(a)) for a in arrays)
-    spread = (max(medians) - min(medians)) / median if median > 0 else float("nan")
+    spread = window_spread(arrays)
     outliers = tuple(outlier_windows(arrays, confidence, window_tolerance))
     drifts = [drift(a) for a in arrays]
     worst = max(drifts, key=lambda d: abs(d[0]))[0]

@@ -266,3 +266,14 @@ def load_run(path: str | os.PathLike) -> tuple[dict, pd.DataFrame, pd.DataFrame]
     except (OSError, ValueError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
         raise GhostbenchError(f"{folder}: cannot read results: {exc}") from exc
     return run, latency, samples
+
+
+def windows_by_cell(samples: pd.DataFrame) -> dict[str, list[np.ndarray]]:
+    """cell -> its timed samples (ns, float64), one array per window in window order."""
+    out: dict[str, list[np.ndarray]] = {}
+    if samples.empty:
+        return out
+    ordered = samples.sort_values(["cell", "window", "iteration"])
+    for (cell, _window), part in ordered.groupby(["cell", "window"], sort=False):
+        out.setdefault(str(cell), []).append(part["latency_ns"].to_numpy(dtype=np.float64))
+    return out
