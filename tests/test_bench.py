@@ -63,7 +63,7 @@ def test_gpu_profile_without_a_gpu_stops_at_once(capsys, tmp_path):
         pytest.skip("this machine has a CUDA GPU")
     started = time.perf_counter()
     assert main(["bench", "--device", "gpu", "--out-dir", str(tmp_path)]) == 2
-    assert "no CUDA GPU" in capsys.readouterr().err
+    assert "DEVICE=gpu: no CUDA GPU is available here" in capsys.readouterr().err
     assert time.perf_counter() - started < 10
     assert not any(tmp_path.iterdir())
 
@@ -210,3 +210,20 @@ def test_a_cell_whose_export_fails_is_reported_and_fails_the_run(tmp_path, monke
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert [s["cell"] for s in run["skipped"]] == [unexported.key]
     assert pd.read_parquet(tmp_path / "run" / "latency.parquet")["cell"].tolist() == [measured.key]
+
+
+def test_backend_options_reach_their_cells_only(capsys, tmp_path):
+    from ghostbench.commands.options import backend_options
+
+    options = backend_options(["onnxruntime.graph_opt=basic", "spinning=false"], ("onnxruntime", "tflite"))
+    plan = make_plan(
+        get_profile("cpu"), models=("ghostnet_050",), backends=("onnxruntime", "tflite"), options=options
+    )
+    by_backend = {c.backend: c.options for c in plan.cells}
+    assert by_backend["onnxruntime"] == {"graph_opt": "basic", "spinning": "false"}
+    # tflite has no `spinning` option: its cell is skipped with the reason, not run with it.
+    assert [c.backend for c, _ in plan.skipped] == ["tflite"] and "spinning" in plan.skipped[0][1]
+    # A scope that is not one of the planned backends: one line, exit 2, nothing measured.
+    assert main(["bench", "--quick", "--option", "torch.channels_last=true", "--out-dir", str(tmp_path)]) == 2
+    assert "'torch' is not one of --backends onnxruntime, tflite" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -45,7 +45,10 @@ def _one_error_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
         (["--models", "ghostnet_050", "--backends", "torch", "--option", "tflite.xnnpack=0"], "not one of"),
         (["--models", "ghostnet_050", "--backends", "torch", "--option", "x=1"], "has no option x"),
         (["--models", "ghostnet_050", "--backends", "torch", "--rounds", "0"], "rounds must be >= 1"),
-        (["--models", "ghostnet_050", "--backends", "torch", "--time-cap", "-1"], "time_cap_s > 0"),
+        (
+            ["--models", "ghostnet_050", "--backends", "torch", "--time-cap", "-1"],
+            "a window needs a time cap > 0 s",
+        ),
         (
             ["--models", "ghostnet_050", "--backends", "onnxruntime", "--artifact", "/nonexistent/m.onnx"],
             "artifact not found: /nonexistent/m.onnx",
@@ -77,7 +80,7 @@ def test_device_cuda_without_cuda(capsys: pytest.CaptureFixture, tmp_path: Path)
         "--out",
         str(tmp_path),
     ]
-    assert "no CUDA device is available" in _one_error_line(capsys, argv)
+    assert "--device cuda: no CUDA GPU is available here" in _one_error_line(capsys, argv)
 
 
 def test_a_corrupt_model_file_is_an_error_row(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
@@ -136,9 +139,20 @@ def test_run_writes_results_and_a_rerun_loses_nothing(
     again = [*argv, "--backends", "onnxruntime,null", "--out", str(out)]
     assert main(again) == 0
     assert "resuming" in capsys.readouterr().err
-    failing = ["run", "--models", "ghostnet_100", "--backends", "null", "--option", "fault=raise", *QUICK]
+    failing = ["run", "--models", "ghostnet_100", "--backends", "null", "--option", "fault=raise"]
+    failing += ["--rounds", "2", "--time-cap", "1", "--min-time", "0.2"]
     assert main([*failing, "--out", str(out)]) == 2
     run, latency, samples = load_run(out)
     assert latency["status"].tolist() == ["ok", "ok", "error"]
     assert samples.equals(before)
     assert len(run["resumed"]) == 2
+    assert len(run["plan"]) == 3  # the plan keeps every cell the folder holds
+
+    # Other measurement settings into the same folder: refused, nothing touched.
+    capsys.readouterr()
+    assert main([*failing, "--out", str(out), "--rounds", "1"]) == 2
+    assert (
+        "holds cells measured with other settings (rounds 2 -> 1); use another --out"
+        in capsys.readouterr().err
+    )
+    assert load_run(out)[0] == run

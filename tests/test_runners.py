@@ -83,7 +83,7 @@ def test_check_rejects_bad_cells(cell: Cell, message: str) -> None:
 
 @pytest.mark.skipif(HAS_CUDA, reason="checks the message on a machine without CUDA")
 def test_cuda_cells_fail_cleanly_without_cuda() -> None:
-    with pytest.raises(GhostbenchError, match="no CUDA device is available"):
+    with pytest.raises(GhostbenchError, match="no CUDA GPU is available here"):
         runner_class("torch").check(Cell("ghostnet_050", "torch", device="cuda"))
 
 

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], int]
 NS = 1_000_000_000
-STOPS: tuple[str, ...] = ("converged", "time_cap", "max_samples")
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,16 @@ class HarnessConfig:
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
         if self.time_cap_s <= 0 or self.min_time_s < 0 or self.min_time_s > self.time_cap_s:
-            raise ValueError(f"need 0 <= min_time_s <= time_cap_s and time_cap_s > 0, got {self}")
+            raise ValueError(
+                f"a window needs a time cap > 0 s and a minimum time from 0 s up to it; got time cap "
+                f"{self.time_cap_s} s, minimum {self.min_time_s} s"
+            )
         if self.warmup_max_s < self.warmup_min_s:
-            raise ValueError(f"warmup_max_s must be >= warmup_min_s, got {self}")
+            raise ValueError(f"warm-up: max {self.warmup_max_s} s is below min {self.warmup_min_s} s")
         if self.min_samples < 1 or self.max_samples < self.min_samples:
-            raise ValueError(f"need 1 <= min_samples <= max_samples, got {self}")
+            raise ValueError(
+                f"need 1 <= min_samples <= max_samples, got {self.min_samples} and {self.max_samples}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +85,7 @@ class WindowResult:
     warmup_n: int
     warmup_ns: int
     settled: bool
-    stop: str  # one of STOPS
+    stop: str  # "converged", "time_cap" or "max_samples"
     timed_ns: int  # wall time of the timed phase
     halfwidth: float  # relative half-width of the median's interval at the stop
 

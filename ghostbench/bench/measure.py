@@ -85,6 +85,16 @@ class MeasureOptions:
             **self.harness.to_dict(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> MeasureOptions:
+        """The inverse of :meth:`to_dict` (other keys of ``run.json`` ``options`` are ignored)."""
+        harness = HarnessConfig.from_dict(
+            {k: v for k, v in data.items() if k in HarnessConfig.__dataclass_fields__}
+        )
+        return cls(
+            rounds=data["rounds"], harness=harness, timeout_s=data["timeout_s"], seed=data.get("seed", 0)
+        )
+
 
 @dataclass(frozen=True)
 class ModelInfo:

@@ -37,6 +37,7 @@ from ghostbench.bench.store import RunStore
 from ghostbench.console import terminal
 from ghostbench.errors import GhostbenchError
 from ghostbench.exporters.artifact import Artifact
+from ghostbench.reports.fmt import finite
 
 LOG_NAME = "bench.log"
 MIN_FREE_BYTES = 200 * 1024 * 1024  # results of a full run are a few MB; exports go to the cache
@@ -144,6 +145,10 @@ def export_all(
     return artifacts, skipped
 
 
+def _ms(x: object) -> str:
+    return f"{x:.3f}" if finite(x) else "–"
+
+
 def _summary(rows: list[dict], console: Console) -> None:
     table = Table(title="ghostbench: batch-1 latency (median over all windows)")
     for col in (
@@ -179,9 +184,9 @@ def _summary(rows: list[dict], console: Console) -> None:
             row["backend"],
             row["precision"],
             str(row["threads"]),
-            f"{row['median_ms']:.3f}",
-            f"{row['p90_ms']:.3f}",
-            f"{row['ci_low_ms']:.3f}-{row['ci_high_ms']:.3f}",
+            _ms(row["median_ms"]),
+            _ms(row["p90_ms"]),  # a phone's benchmark_model may print no percentiles: "–"
+            f"{_ms(row['ci_low_ms'])}-{_ms(row['ci_high_ms'])}" if finite(row["ci_low_ms"]) else "–",
             row["flags"] or "",
         )
     console.print(table)

@@ -7,7 +7,8 @@ backend not installed, no GPU), so a skipped cell is recorded, never silently dr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ghostbench.bench.cell import Cell
 from ghostbench.errors import GhostbenchError
@@ -46,7 +47,6 @@ class Profile:
     threads: tuple[int, ...] = (1,)
     quick_backends: tuple[str, ...] = ()
     remote: str | None = None  # "ssh" or "adb": cells run on another machine
-    options: dict = field(default_factory=dict)
 
 
 PROFILES: dict[str, Profile] = {
@@ -95,13 +95,6 @@ class Plan:
     cells: tuple[Cell, ...]
     skipped: tuple[tuple[Cell, str], ...] = ()
 
-    def to_json(self) -> dict:
-        return {
-            "profile": self.profile.name,
-            "cells": [c.key for c in self.cells],
-            "skipped": [{"cell": c.key, "reason": why} for c, why in self.skipped],
-        }
-
 
 def unavailable(cell: Cell) -> str | None:
     """Why ``cell`` cannot run on this host (None if it can), in the runner's own words. Cells for
@@ -125,9 +118,10 @@ def make_plan(
     precisions: tuple[str, ...] | None = None,
     threads: tuple[int, ...] | None = None,
     quick: bool = False,
-    options: dict | None = None,
+    options: Mapping[str, dict] | None = None,
 ) -> Plan:
-    """Cells for ``profile`` with the user's overrides; cells that cannot run here go to ``skipped``."""
+    """Cells for ``profile`` with the user's overrides (``options``: cell options per backend); cells
+    that cannot run here go to ``skipped``."""
     from ghostbench.models import registry
 
     if quick:
@@ -150,10 +144,11 @@ def make_plan(
                 if n_threads < 1:
                     raise GhostbenchError(f"--threads must be >= 1, got {n_threads}")
                 for name in names:
-                    cell = Cell(name, backend, profile.device, precision, n_threads, dict(options or {}))
+                    opts = dict((options or {}).get(backend, {}))
+                    cell = Cell(name, backend, profile.device, precision, n_threads, opts)
                     why = unavailable(cell)
                     if why:
                         skipped.append((cell, why))
                     else:
                         cells.append(cell)
-    return Plan(profile=replace(profile), cells=tuple(cells), skipped=tuple(skipped))
+    return Plan(profile=profile, cells=tuple(cells), skipped=tuple(skipped))

@@ -18,18 +18,23 @@ from pathlib import Path
 HELP = "plan, export and measure a device profile; write results/ and an HTML report"
 
 
-def _csv(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="device profile: cpu (default), gpu, pi, android")
     parser.add_argument("--models", help="comma-separated names or wildcards (default: the profile's set)")
     parser.add_argument("--backends", help="comma-separated backends (default: the profile's)")
     parser.add_argument("--precisions", help="comma-separated: fp32, fp16, int8, int8_dynamic")
-    parser.add_argument("--threads", help="comma-separated intra-op thread counts (default: 1)")
+    parser.add_argument(
+        "--threads",
+        help="comma-separated intra-op thread counts (default: the profile's: 1; pi, android: 1,4)",
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend option (docs/backends.md, docs/devices.md) for every backend, or BACKEND.KEY=VALUE "
+        "for one: onnxruntime.graph_opt=basic, tflite.xnnpack=false, android: tflite.gpu=true",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -58,30 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _threads(text: str | None) -> tuple[int, ...] | None:
-    from ghostbench.errors import GhostbenchError
-
-    items = _csv(text)
-    if items is None:
-        return None
-    try:
-        return tuple(int(t) for t in items)
-    except ValueError:
-        raise GhostbenchError(f"--threads takes integers, got {text!r}") from None
-
-
-def _require_gpu() -> None:
-    from ghostbench.errors import GhostbenchError
-
-    try:
-        import torch
-    except ImportError:
-        raise GhostbenchError("DEVICE=gpu needs torch with CUDA: make bench DEVICE=gpu installs it") from None
-    if not torch.cuda.is_available():
-        built = f"torch {torch.__version__} (CUDA {torch.version.cuda or 'not built in'})"
-        raise GhostbenchError(f"DEVICE=gpu but no CUDA GPU is visible to {built}; use DEVICE=cpu here")
-
-
 def run(args: argparse.Namespace) -> int:
     from ghostbench.bench.cell import Cell
     from ghostbench.bench.harness import HarnessConfig
@@ -89,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.bench.orchestrate import BenchSettings, check_output_dir, run_plan
     from ghostbench.bench.plan import Plan, get_profile, make_plan
     from ghostbench.bench.store import RunStore, new_run_id
+    from ghostbench.commands.options import backend_options, csv_items, thread_counts
     from ghostbench.errors import GhostbenchError
+    from ghostbench.runners.base import require_cuda
 
     profile = get_profile(args.device)
     if args.resume:  # a resumed run uses its recorded profile, whatever --device says
@@ -98,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             raise GhostbenchError(f"no run {args.resume!r} in {args.out_dir} (no {store.path}/run.json)")
         profile = get_profile(store.read_run_json().get("profile", args.device))
     if profile.name == "gpu":
-        _require_gpu()
+        require_cuda("DEVICE=gpu")
     spawn = None
     if profile.remote is not None:
         from ghostbench.runners.remote import remote_spawn
@@ -108,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
         )
     check_output_dir(args.out_dir)
     quick = args.quick
-    rounds = args.rounds or (1 if quick else 3)
-    time_cap = args.time_cap or (1.0 if quick else 4.0)
-    min_time = min(args.min_time or (0.3 if quick else 1.0), time_cap)
+    # `is None`, not `or`: an explicit 0 must reach the validation below, not become the default.
+    rounds = args.rounds if args.rounds is not None else (1 if quick else 3)
+    time_cap = args.time_cap if args.time_cap is not None else (1.0 if quick else 4.0)
+    min_time = min(args.min_time if args.min_time is not None else (0.3 if quick else 1.0), time_cap)
     try:
         harness = HarnessConfig(time_cap_s=time_cap, min_time_s=min_time)
         options = MeasureOptions(rounds=rounds, harness=harness, timeout_s=args.timeout)
@@ -121,18 +105,17 @@ def run(args: argparse.Namespace) -> int:
         # The recorded plan and options, not today's flags: a resumed run measures what it started.
         recorded = store.read_run_json()
         plan = Plan(profile=profile, cells=tuple(Cell.from_dict(c) for c in recorded["plan"]))
-        opts = recorded.get("options", {})
-        harness = HarnessConfig.from_dict(
-            {k: v for k, v in opts.items() if k in HarnessConfig.__dataclass_fields__}
-        )
-        options = MeasureOptions(rounds=opts["rounds"], harness=harness, timeout_s=opts["timeout_s"])
+        options = MeasureOptions.from_dict(recorded.get("options", {}))
     else:
+        backends = csv_items(args.backends) if args.backends else None
+        planned = backends or (profile.quick_backends if quick else ()) or profile.backends
         plan = make_plan(
             profile,
-            models=_csv(args.models),
-            backends=_csv(args.backends),
-            precisions=_csv(args.precisions),
-            threads=_threads(args.threads),
+            models=csv_items(args.models) if args.models else None,
+            backends=backends,
+            precisions=csv_items(args.precisions) if args.precisions else None,
+            threads=thread_counts(args.threads) if args.threads else None,
+            options=backend_options(args.option, planned),
             quick=quick,
         )
         if not plan.cells:

@@ -14,6 +14,7 @@ Exit 0 when every cell was measured, 2 on bad input or when a cell failed (its r
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,10 +31,6 @@ SUFFIX_FORMATS: dict[str, str] = {
     ".engine": "tensorrt",
     ".plan": "tensorrt",
 }
-
-
-def _csv(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,41 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="results folder (default: results/<UTC time>-<host>)")
 
 
-def _options(pairs: list[str], backends: list[str]) -> dict[str, dict[str, str]]:
-    """Cell options per backend from ``KEY=VALUE`` (every backend) and ``BACKEND.KEY=VALUE``."""
-    from ghostbench.errors import GhostbenchError
-
-    options: dict[str, dict[str, str]] = {backend: {} for backend in backends}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise GhostbenchError(f"--option takes KEY=VALUE or BACKEND.KEY=VALUE, got {pair!r}")
-        scope, dot, name = key.rpartition(".")
-        if dot and scope not in options:
-            raise GhostbenchError(
-                f"--option {pair}: {scope!r} is not one of --backends {', '.join(backends)}"
-            )
-        for backend in [scope] if dot else backends:
-            options[backend][name] = value.strip()
-    return options
-
-
-def _threads(text: str) -> list[int]:
-    from ghostbench.errors import GhostbenchError
-
-    try:
-        threads = [int(t) for t in _csv(text)]
-    except ValueError:
-        raise GhostbenchError(f"--threads takes integers, got {text!r}") from None
-    if not threads or min(threads) < 1:
-        raise GhostbenchError(f"--threads must be >= 1, got {text!r}")
-    return threads
-
-
 def plan(args: argparse.Namespace) -> list[Cell]:
     """The cells of this run, every one validated (backend, device, precision, options, libraries)."""
     from ghostbench.bench.cell import DEVICES, PRECISIONS, Cell
+    from ghostbench.commands.options import backend_options, csv_items, thread_counts
     from ghostbench.errors import GhostbenchError
     from ghostbench.models import registry
     from ghostbench.runners import runner_class
@@ -138,26 +104,26 @@ def plan(args: argparse.Namespace) -> list[Cell]:
         raise GhostbenchError(f"unknown device {args.device!r}; valid: {', '.join(DEVICES)}")
     if args.device == "cuda":
         require_cuda()
-    backends = _csv(args.backends)
+    backends = csv_items(args.backends)
     for backend in backends:
         runner_class(backend)
-    precisions = _csv(args.precision)
+    precisions = csv_items(args.precision)
     for precision in precisions:
         if precision not in PRECISIONS:
             raise GhostbenchError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     try:
-        models = registry.select(_csv(args.models))
+        models = registry.select(csv_items(args.models))
     except KeyError as exc:
         raise GhostbenchError(str(exc)) from None
     if not models or not backends or not precisions:
         raise GhostbenchError("--models, --backends and --precision must each name at least one")
-    options = _options(args.option, backends)
+    options = backend_options(args.option, backends)
     cells = [
         Cell(model, backend, args.device, precision, threads, dict(options[backend]))
         for model in models
         for backend in backends
         for precision in precisions
-        for threads in _threads(args.threads)
+        for threads in thread_counts(args.threads)
     ]
     for cell in cells:
         runner_class(cell.backend).check(cell)
@@ -210,8 +176,26 @@ def _line(row: dict) -> str:
     )
 
 
+# Settings every row of one results folder must share (cell options are part of each cell's key).
+SHARED_SETTINGS = ("device", "artifact")
+
+
+def _check_same_settings(out: Path, previous: dict, current: dict) -> None:
+    """More cells into an existing folder, yes; the same folder with other measurement settings,
+    no: its rows would no longer say how they were measured."""
+    from ghostbench.errors import GhostbenchError
+
+    keys = [k for k in current if k in SHARED_SETTINGS or k in previous]
+    changed = [f"{k} {previous.get(k)!r} -> {current[k]!r}" for k in keys if previous.get(k) != current[k]]
+    if changed:
+        raise GhostbenchError(
+            f"{out} holds cells measured with other settings ({'; '.join(changed)}); use another --out"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from ghostbench.bench import env
+    from ghostbench.bench.cell import Cell
     from ghostbench.bench.harness import HarnessConfig
     from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
     from ghostbench.bench.store import RunStore, new_run_id
@@ -231,13 +215,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise GhostbenchError(str(exc)) from None
 
+    @functools.cache  # cells that differ only in threads or options share one artifact
+    def exported(model: str, fmt: str, precision: str) -> Artifact:
+        return export(model, fmt, precision, cache_dir=args.cache_dir)
+
     def artifact_for(cell: Cell) -> Artifact | None:
         fmt = ARTIFACT_FORMATS.get(cell.backend)
         if fmt is None:
             return None
-        if artifact is not None:
-            return artifact
-        return export(cell.model, fmt, cell.precision, cache_dir=args.cache_dir)
+        return artifact if artifact is not None else exported(cell.model, fmt, cell.precision)
 
     out = args.out or Path("results") / new_run_id()
     store = RunStore(out)
@@ -249,13 +235,16 @@ def run(args: argparse.Namespace) -> int:
         "options": {
             "device": args.device,
             "artifact": str(args.artifact) if args.artifact else None,
-            "cell_options": _options(args.option, sorted({c.backend for c in cells})),
             **options.to_dict(),
         },
         "plan": [c.to_dict() for c in cells],
     }
     if store.exists():
         previous = store.read_run_json()
+        _check_same_settings(out, previous.get("options", {}), record["options"])
+        planned = {Cell.from_dict(c).key: c for c in previous.get("plan", [])}
+        planned.update({c.key: c.to_dict() for c in cells})
+        record["plan"] = list(planned.values())
         print(f"resuming {out}: {len(done)} of {len(cells)} cells already measured", file=sys.stderr)
         store.write_run_json({**previous, **record, "resumed": [*previous.get("resumed", []), env.now_iso()]})
     else:

@@ -103,14 +103,15 @@ def require_module(module: str, extra: str, what: str) -> None:
         raise MissingDependencyError(module, extra, what)
 
 
-def require_cuda() -> None:
+def require_cuda(what: str = "--device cuda") -> None:
     """Raise unless PyTorch sees a CUDA device (every GPU runner uses torch for buffers and events)."""
-    import torch
-
+    try:
+        import torch
+    except ImportError:
+        raise GhostbenchError(f"{what} needs torch with CUDA: make bench DEVICE=gpu installs it") from None
     if not torch.cuda.is_available():
-        raise GhostbenchError(
-            "--device cuda: no CUDA device is available here (torch.cuda.is_available() is False)"
-        )
+        built = f"torch {torch.__version__}, CUDA {torch.version.cuda or 'not built in'}"
+        raise GhostbenchError(f"{what}: no CUDA GPU is available here ({built}); use the CPU profile")
 
 
 def option_bool(cell: Cell, name: str, default: bool) -> bool:
