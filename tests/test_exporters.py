@@ -294,15 +294,16 @@ def test_corrupt_entry_is_rebuilt_and_nothing_else_touched(tmp_path, caplog, dam
     assert all(after[name] == fingerprint for name, fingerprint in untouched.items())
 
 
-def test_cached_verdict_follows_current_thresholds(tmp_path):
+def test_cached_verdict_follows_current_thresholds(tmp_path, monkeypatch):
     art = export(TINY, "onnx", cache_dir=tmp_path)
     sidecar = art.path.parent / cache.SIDECAR
     stale = json.loads(sidecar.read_text())
     stale["parity"] |= {"passed": False, "threshold": {"cosine_min": 2.0, "max_rel_max": 0.0}}
     sidecar.write_text(json.dumps(stale))
+    monkeypatch.setattr(parity, "check", lambda *args: pytest.fail("the recorded parity was measured again"))
     again = export(TINY, "onnx", cache_dir=tmp_path)
     assert again.parity.passed and again.parity.threshold == {"cosine_min": 0.9999, "max_rel_max": 1e-3}
-    assert (again.parity.cosine, again.export_s) == (art.parity.cosine, art.export_s)  # not re-run
+    assert (again.parity.cosine, again.export_s) == (art.parity.cosine, art.export_s)
     assert json.loads(sidecar.read_text())["parity"]["passed"] is True
 
 
@@ -327,6 +328,17 @@ def test_converter_failure_is_an_export_error(tmp_path):
     (entry,) = (tmp_path / "broken_net").iterdir()
     assert [p.name for p in entry.iterdir()] == [capture.LOG_NAME]
     assert f"(converter output: {entry / capture.LOG_NAME})" in str(failure.value)
+
+
+def test_ctrl_c_during_an_export_leaves_no_half_written_file(tmp_path):
+    def interrupted(num_classes: int) -> nn.Module:
+        raise KeyboardInterrupt
+
+    spec = ModelSpec(name="ki_net", family="test", builder=interrupted, input_size=16)
+    with pytest.raises(KeyboardInterrupt):
+        export(spec, "onnx", cache_dir=tmp_path)
+    (entry,) = (tmp_path / "ki_net").iterdir()
+    assert [p.name for p in entry.iterdir()] == [capture.LOG_NAME]
 
 
 def test_converter_output_goes_to_the_log_not_the_terminal(tmp_path, capfd):

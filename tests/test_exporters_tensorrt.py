@@ -50,7 +50,8 @@ def test_engine_builds_with_parity(gpu_cache, precision):
     assert art.path.suffix == ".engine" and art.size_bytes > 0
     assert art.versions["tensorrt"] == trt.__version__
     assert art.versions["gpu"] == torch.cuda.get_device_name(0)
-    assert art.meta["source"] == {"format": "onnx", "precision": precision, "key": art.meta["source"]["key"]}
+    onnx_key = lookup(MODEL, "onnx", precision, cache_dir=gpu_cache).key  # the ONNX file it was built from
+    assert art.meta["source"] == {"format": "onnx", "precision": precision, "key": onnx_key}
     assert art.meta["input_shape"] == [1, 3, 224, 224] and art.meta["strongly_typed"] is True
     assert art.parity.passed, art.parity
     assert (gpu_cache / "tensorrt").is_dir() and any((gpu_cache / "tensorrt").glob("timing-*.cache"))

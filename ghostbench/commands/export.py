@@ -66,7 +66,7 @@ def summary(artifact: Artifact, cached: bool) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ghostbench.errors import GhostbenchError
-    from ghostbench.exporters import ExportError, cache, export, lookup, resolve_options
+    from ghostbench.exporters import ExportError, cache, export_status
     from ghostbench.models import registry
 
     if args.all == bool(args.model):
@@ -74,13 +74,11 @@ def run(args: argparse.Namespace) -> int:
     if args.layout and args.fmt != "tflite":
         raise GhostbenchError("--layout applies to --format tflite only")
     options = {"layout": args.layout} if args.layout else {}
-    resolve_options(args.fmt, args.precision, options)
     cache_dir = args.cache_dir or cache.default_cache_dir()
     kwargs = {"cache_dir": cache_dir, "seed": args.seed, "options": options}
 
     def one(name: str) -> tuple[Artifact, bool]:
-        cached = lookup(name, args.fmt, args.precision, **kwargs) is not None
-        return export(name, args.fmt, args.precision, check_parity=not args.no_parity, **kwargs), cached
+        return export_status(name, args.fmt, args.precision, check_parity=not args.no_parity, **kwargs)
 
     if not args.all:
         artifact, cached = one(args.model)

@@ -171,6 +171,23 @@ def export(
     Bad input (unknown model, format, precision or option, a missing dependency) raises
     ``GhostbenchError`` before the cache is touched; a converter failure raises ``ExportError``.
     """
+    artifact, _ = export_status(
+        model, fmt, precision, cache_dir=cache_dir, seed=seed, options=options, check_parity=check_parity
+    )
+    return artifact
+
+
+def export_status(
+    model: str | ModelSpec,
+    fmt: str,
+    precision: str = "fp32",
+    *,
+    cache_dir: Path | None = None,
+    seed: int = 0,
+    options: dict | None = None,
+    check_parity: bool = True,
+) -> tuple[Artifact, bool]:
+    """:func:`export`, and whether the artifact was already in the cache (for the CLI's summary)."""
     job = _job(model, fmt, precision, cache_dir, seed, options)
     key = job.key()
     with job.store.lock(key):
@@ -187,6 +204,7 @@ def export(
                 options=src_options,
                 check_parity=check_parity,
             )
+        hit = artifact is not None
         if artifact is None:
             artifact = _build(job, key, source)
         if check_parity:
@@ -196,7 +214,7 @@ def export(
             if result != artifact.parity:
                 artifact = replace(artifact, parity=result)
                 job.store.write_sidecar(artifact)
-    return artifact
+    return artifact, hit
 
 
 def _run_parity(job: _Job, artifact: Artifact) -> Parity:
@@ -234,6 +252,9 @@ def _build(job: _Job, key: str, source: Artifact | None) -> Artifact:
         raise ExportError(
             f"{spec.name} -> {fmt} {precision} failed: {_cause(exc)} (converter output: {log})"
         ) from exc
+    except BaseException:  # Ctrl-C mid-conversion: no half-written file left in the entry
+        store.discard(tmp)
+        raise
     export_s = time.perf_counter() - start
     meta = {
         **meta,

@@ -208,7 +208,5 @@ class ArtifactCache:
         atomic.write_text(artifact.path.parent / SIDECAR, artifact.to_json() + "\n")
 
     def discard(self, tmp: Path) -> None:
-        """Drop a failed export's temporary file (and its entry dir, if that leaves it empty)."""
+        """Drop a failed export's temporary file (the entry keeps its export.log, which says why)."""
         tmp.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            tmp.parent.rmdir()

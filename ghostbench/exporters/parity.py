@@ -48,8 +48,7 @@ class Threshold:
     max_rel_max: float
 
 
-# Measured worst cases on the registry (random weights, docs/exporters.md): fp32 cosine 1.000000 and
-# max_rel 2e-4; fp16 0.99995 and 1.3e-2 (MobileNetV2); int8 0.975 and 0.25 (MobileNetV3-Large).
+# Set above the worst cases measured on the registry (random weights): docs/exporters.md, Parity.
 THRESHOLDS: dict[str, Threshold] = {
     "fp32": Threshold(cosine_min=0.9999, max_rel_max=1e-3),
     "fp16": Threshold(cosine_min=0.999, max_rel_max=0.05),

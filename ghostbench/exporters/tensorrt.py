@@ -119,7 +119,7 @@ def build(
 
     engine = builder.build_serialized_network(network, config)
     if engine is None:
-        raise RuntimeError("TensorRT build_serialized_network returned no engine (see the log above)")
+        raise RuntimeError("TensorRT build_serialized_network returned no engine (its log is in export.log)")
     out.write_bytes(memoryview(engine))
     atomic.write_bytes(cache_file, memoryview(timing_cache.serialize()))
 
