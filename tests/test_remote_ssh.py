@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from rich.console import Console
 
@@ -388,5 +387,3 @@ def test_bundle_is_small_and_named_by_content() -> None:
     assert sum(map(len, files.values())) < 300_000
     assert bundle.digest(files) == bundle.digest(dict(reversed(files.items())))
     assert bundle.tar(files) == bundle.tar(files)
-    frame = pd.DataFrame({"name": list(files)})
-    assert frame["name"].is_unique

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's content, read in chunks (artifacts run to hundreds of MB)."""
+    with Path(path).open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ghostbench import atomic
-from ghostbench.exporters.artifact import Artifact
+from ghostbench.exporters.artifact import Artifact, file_sha256
 from ghostbench.models import weights
 from ghostbench.models.registry import ModelSpec
 from ghostbench.models.weights import CheckpointSpec
@@ -122,11 +122,6 @@ def cache_key(
         payload["weights"] = {"sha256": spec.weights_sha256, "loader": source_digest(weights.__name__)}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class ArtifactCache:

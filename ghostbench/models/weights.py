@@ -136,9 +136,10 @@ def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], *, what: str,
 
 
 def file_sha256(path: str | Path) -> str:
+    from ghostbench.exporters.artifact import file_sha256 as digest
+
     try:
-        with Path(path).open("rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+        return digest(path)
     except OSError as exc:
         raise CheckpointError(f"cannot read weights {path}: {exc.strerror or exc}") from None
 

@@ -42,7 +42,6 @@ class NullRunner(RunnerBase):
         return __version__
 
     def load(self, cell: Cell, artifact: Artifact | None) -> None:
-        self.check(cell)
         self._fault = cell.options.get("fault")
 
     def prepare(self, seed: int) -> None:

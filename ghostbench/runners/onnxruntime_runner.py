@@ -104,7 +104,11 @@ class OnnxRuntimeRunner(RunnerBase):
             options.profile_file_prefix = self._profile_prefix
         provider = _provider(cell)
         try:
-            session = ort.InferenceSession(str(path), options, providers=[provider])
+            # ORT's TensorRT EP hands what TensorRT cannot take to the next provider: CUDA, not the CPU.
+            chain = (
+                [provider, "CUDAExecutionProvider"] if provider == "TensorrtExecutionProvider" else [provider]
+            )
+            session = ort.InferenceSession(str(path), options, providers=chain)
         except Exception as exc:  # ORT raises its own pybind types (InvalidProtobuf, Fail, ...)
             raise GhostbenchError(f"ONNX Runtime cannot load {path}: {exc}") from exc
         used = session.get_providers()[0]

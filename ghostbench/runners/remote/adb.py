@@ -17,7 +17,6 @@ one of the constant probe scripts below. Pushed files are removed when the run e
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import re
 import shlex
@@ -27,8 +26,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ghostbench.bench.cell import Cell
 from ghostbench.bench.harness import HarnessConfig
 from ghostbench.errors import GhostbenchError
+from ghostbench.exporters.artifact import file_sha256
+from ghostbench.runners.base import option_bool
 from ghostbench.runners.remote import parse
 from ghostbench.runners.worker import WindowOutcome, _tail
 
@@ -120,13 +122,7 @@ def parse_thermal(output: str) -> dict[str, float]:
 
 
 def _bool(cell: dict, name: str, default: bool) -> bool:
-    value = cell.get("options", {}).get(name, default)
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise GhostbenchError(f"option {name}={value!r} must be true or false")
+    return option_bool(Cell.from_dict(cell), name, default)
 
 
 def benchmark_argv(graph: str, cell: dict, harness: HarnessConfig, cpus: list[int]) -> list[str]:
@@ -208,8 +204,7 @@ class AdbPhone:
         maker, model, soc = [*props, "", "", ""][:3]
         self.device_name = " ".join(p for p in (maker, model) if p) + (f" ({soc})" if soc else "")
         self.freqs = self.shell(FREQ_SCRIPT).stdout
-        with self.benchmark_model.open("rb") as handle:
-            self._binary_sha = hashlib.file_digest(handle, "sha256").hexdigest()
+        self._binary_sha = file_sha256(self.benchmark_model)
         if self.shell(["mkdir", "-p", WORKDIR]).returncode != 0:
             raise GhostbenchError(f"cannot create {WORKDIR} on {self.serial}")
         self.push(self.benchmark_model, BINARY)
@@ -223,7 +218,7 @@ class AdbPhone:
             raise GhostbenchError(f"the android profile times .tflite files, got {local.name}")
         if not local.is_file():
             raise GhostbenchError(f"artifact not found: {local}")
-        sha = artifact.get("sha256") or hashlib.sha256(local.read_bytes()).hexdigest()
+        sha = artifact.get("sha256") or file_sha256(local)
         if sha not in self._pushed:
             remote = f"{WORKDIR}/{sha[:16]}.tflite"
             self.push(local, remote)

@@ -20,7 +20,6 @@ shell-quoted in its legacy protocol but literal in its SFTP one (the default sin
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ghostbench.errors import GhostbenchError
+from ghostbench.exporters.artifact import file_sha256
 from ghostbench.runners.remote import bundle
 from ghostbench.runners.worker import WindowOutcome, _tail
 
@@ -186,6 +186,8 @@ class SshBoard:
     @classmethod
     def connect(cls, target: SshTarget) -> SshBoard:
         """Log in, install what is missing on the board, and return a board ready for windows."""
+        if shutil.which("ssh") is None:
+            raise GhostbenchError("DEVICE=pi needs OpenSSH's ssh client here (apt install openssh-client)")
         board = cls(target)
         try:
             board.open()
@@ -342,8 +344,7 @@ class SshBoard:
         if not local.is_file():
             raise GhostbenchError(f"artifact not found: {local}")
         if not artifact.get("sha256"):
-            with local.open("rb") as handle:
-                artifact = {**artifact, "sha256": hashlib.file_digest(handle, "sha256").hexdigest()}
+            artifact = {**artifact, "sha256": file_sha256(local)}
         sha = artifact["sha256"]
         folder = f"{self.workdir}/artifacts/{sha}"
         remote = f"{folder}/{local.name}"
