@@ -252,17 +252,24 @@ def test_rerun_replaces_its_row_and_other_layouts_agree(
     assert code == 0 and f"on 16 of {len(lines)} images" in stdout
 
 
-def test_bad_requests_fail_in_one_line_before_any_export(folder: Path, checkpoint: Path, spec) -> None:
-    base = (NAME, "--weights", str(checkpoint), "--data", str(folder))
+def test_bad_requests_fail_in_one_line_before_any_export(
+    folder: Path, checkpoint: Path, spec, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    base = (NAME, "--weights", str(checkpoint), "--data", str(folder), "--cache-dir", str(cache))
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
     cases = {
         ("-f", "torch", "-p", "int8"): "does not run 'int8'",
         ("-f", "onnx", "-p", "int8_dynamic"): "onnx does not support precision 'int8_dynamic'",
         ("-f", "coreml"): "unknown format 'coreml'",
         ("-f", "onnx", "--device", "tpu"): "does not run on 'tpu'",
+        ("-f", "onnx", "--out", str(taken)): f"cannot write results to {taken}",
     }
     for extra, message in cases.items():
         code, stdout, stderr = evaluate(*base, *extra)
         assert code == 2 and stdout == "" and stderr.count("\n") == 1 and message in stderr, stderr
+    assert not cache.exists()  # nothing was exported
     detector = next(name for name in registry.names() if registry.get(name).task == "detection")
     code, _, stderr = evaluate(detector, "--weights", str(checkpoint), "--data", str(folder))
     assert code == 2 and "evaluate measures classifiers" in stderr

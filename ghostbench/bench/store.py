@@ -215,12 +215,29 @@ class RunStore:
             raise ValueError(f"accuracy row lacks columns {missing}")
         path = self.path / ACCURACY_CSV
         table = pd.DataFrame([row])
-        if path.is_file():
-            old = pd.read_csv(path, dtype={c: str for c in (*ACCURACY_KEY, "data")})
+        old = read_accuracy(self.path)
+        if old is not None:
             same = np.logical_and.reduce([old[c] == row[c] for c in ACCURACY_KEY])
             table = pd.concat([old[~same], table], ignore_index=True)
         atomic.write(path, lambda tmp: table.to_csv(tmp, index=False))
         return table
+
+
+def read_accuracy(folder: str | os.PathLike) -> pd.DataFrame | None:
+    """The folder's ``accuracy.csv`` (measured top-1 by model, format and precision), or ``None``."""
+    path = Path(folder) / ACCURACY_CSV
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path, dtype={c: str for c in (*ACCURACY_KEY, "data")})
+    except (OSError, ValueError) as exc:
+        raise GhostbenchError(f"{path}: cannot read: {exc}") from exc
+    missing = [c for c in ACCURACY_COLUMNS if c not in table.columns]
+    if missing:
+        raise GhostbenchError(
+            f"{path}: missing columns {', '.join(missing)} (expected {', '.join(ACCURACY_COLUMNS)})"
+        )
+    return table
 
 
 def _read_latency(path: Path) -> pd.DataFrame:

@@ -107,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
     items = data.subset(dataset.items, args.limit)
     recipe = data.preprocessing_for(spec)
     checkpoint = weights.with_weights(spec, args.weights)
+    if args.out is not None:  # before hours of scoring, not after
+        from ghostbench.bench.orchestrate import check_output_dir
+
+        check_output_dir(args.out)
     what = f"{spec.name} {args.fmt} {args.precision}"
     start = time.perf_counter()
     classifier = infer.open_classifier(checkpoint, cell, cache_dir=args.cache_dir)

@@ -236,7 +236,7 @@ def read_labels(path: Path, num_classes: int) -> tuple[dict[str, int], tuple[str
         classes = tuple(sorted(id_to_wnid.values()))
     else:
         if lines[0].lower().replace(" ", "") == "imageid,predictionstring":  # Kaggle LOC_val_solution.csv
-            lines = [line.replace(",", " ", 1) for line in lines[1:]]
+            lines = lines[1:]  # its rows split below like the others: commas and spaces alike
         pairs = []
         for number, line in enumerate(lines, 1):
             fields = line.replace(",", " ").split()

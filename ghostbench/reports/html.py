@@ -368,6 +368,7 @@ def build_context(data: ReportData, models: Sequence[str] = ()) -> dict:
         mine = cells[cells["run_id"] == run_id]
         command = info.get("command", "")
         status = str(info.get("status", "unknown"))
+        listed = _skipped(run_id, info.get("skipped"))
         runs.append(
             {
                 "run_id": run_id,
@@ -380,7 +381,7 @@ def build_context(data: ReportData, models: Sequence[str] = ()) -> dict:
                 "devices": ", ".join(ordered(mine["device"])) or "–",
                 "ok": int((mine["status"] == "ok").sum()),
                 "errors": int((mine["status"] != "ok").sum()),
-                "skipped": len(_skipped(run_id, info.get("skipped"))),
+                "skipped": len(listed),
                 "overhead": _scalar(info.get("overhead_ns")) + " ns"
                 if info.get("overhead_ns") is not None
                 else "–",
@@ -389,7 +390,7 @@ def build_context(data: ReportData, models: Sequence[str] = ()) -> dict:
                 "env": env_tree(info.get("env", {})),
             }
         )
-        skipped += _skipped(run_id, info.get("skipped"))
+        skipped += listed
     failed = [
         {"run_id": r.run_id, "cell": r.cell, "error": r.error or "(no message recorded)"}
         for r in cells[cells["status"] != "ok"].itertuples()

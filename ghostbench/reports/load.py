@@ -9,80 +9,16 @@ replaces the published figure for the (model, format, precision) it was measured
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from ghostbench.bench.store import load_run
+from ghostbench.bench.store import LATENCY_COLUMNS, load_run, read_accuracy
 from ghostbench.errors import GhostbenchError
+from ghostbench.runners import ARTIFACT_FORMATS
 
-# Columns of latency.csv the report reads; a missing optional one becomes empty (older or partial runs).
-LATENCY_COLUMNS: dict[str, str] = {
-    "run_id": "str",
-    "cell": "str",
-    "model": "str",
-    "family": "str",
-    "backend": "str",
-    "runtime": "str",
-    "runtime_version": "str",
-    "device": "str",
-    "device_name": "str",
-    "precision": "str",
-    "threads": "int",
-    "status": "str",
-    "median_ms": "float",
-    "p90_ms": "float",
-    "p99_ms": "float",
-    "mean_ms": "float",
-    "std_ms": "float",
-    "min_ms": "float",
-    "max_ms": "float",
-    "cv": "float",
-    "ci_low_ms": "float",
-    "ci_high_ms": "float",
-    "n": "float",
-    "windows": "float",
-    "window_spread": "float",
-    "first_ms": "float",
-    "load_ms": "float",
-    "flags": "str",
-    "error": "str",
-    "params": "float",
-    "macs": "float",
-    "activations": "float",
-    "top1": "float",
-    "top1_source": "str",
-    "top1_kind": "str",
-    "artifact_sha256": "str",
-    "parity_cosine": "float",
-    "parity_max_abs": "float",
-    "duration_s": "float",
-}
-REQUIRED = ("cell", "model", "family", "backend", "device", "status")
-ACCURACY_COLUMNS = ("model", "format", "precision", "top1", "top5", "n", "data")
-# The artifact format each backend times, to match accuracy.csv rows to latency rows.
-BACKEND_FORMAT: dict[str, str] = {
-    "torch": "torch",
-    "torch_compile": "torch",
-    "torch_cudagraph": "torch",
-    "onnxruntime": "onnx",
-    "tflite": "tflite",
-    "tensorrt": "tensorrt",
-}
-PANEL_KEYS = (
-    "run_id",
-    "device",
-    "device_name",
-    "backend",
-    "runtime",
-    "runtime_version",
-    "threads",
-    "options",
-)
-GROUP_KEYS = (*PANEL_KEYS, "precision")
 # Precisions whose accuracy is taken to be the published (fp32) figure; others need a measurement.
 FULL_PRECISIONS = ("fp32", "fp16")
 
@@ -103,36 +39,15 @@ class ReportData:
     samples: pd.DataFrame
 
 
-def _read_accuracy(path: Path) -> pd.DataFrame | None:
-    csv = path / "accuracy.csv"
-    if not csv.exists():
-        return None
-    try:
-        acc = pd.read_csv(csv, dtype={"model": str, "format": str, "precision": str, "data": str})
-    except (OSError, ValueError) as exc:
-        raise GhostbenchError(f"{csv}: cannot read: {exc}") from exc
-    missing = [c for c in ACCURACY_COLUMNS if c not in acc.columns]
-    if missing:
-        raise GhostbenchError(
-            f"{csv}: missing columns {', '.join(missing)} (expected {', '.join(ACCURACY_COLUMNS)})"
-        )
-    return acc
-
-
-def _normalise(latency: pd.DataFrame, run_id: str, where: Path) -> pd.DataFrame:
-    missing = [c for c in REQUIRED if c not in latency.columns]
-    if missing:
-        raise GhostbenchError(f"{where}: latency table lacks columns {', '.join(missing)}")
+def _normalise(latency: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """``load_run``'s typed table as the plots want it: text without NA, numbers as float."""
     df = latency.copy()
     for col, kind in LATENCY_COLUMNS.items():
-        if col not in df.columns:
-            df[col] = "" if kind == "str" else math.nan
-        if kind == "str":
+        if kind == "string":
             df[col] = df[col].fillna("").astype(str)
-        elif kind == "float":
+        elif col != "threads":
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["run_id"] = df["run_id"].where(df["run_id"] != "", run_id)
-    df["threads"] = pd.to_numeric(df["threads"], errors="coerce").fillna(0).astype(int)
     # Cell.key = model/backend/device/precision/tTHREADS[,opt=val...]: options distinguish configurations.
     df["options"] = df["cell"].map(lambda key: key.split("/", 4)[-1].partition(",")[2])
     return df
@@ -143,13 +58,13 @@ def _apply_accuracy(df: pd.DataFrame, acc: pd.DataFrame | None, run_id: str) -> 
     if acc is None or acc.empty:
         return df
     df = df.copy()
-    fmt = df["backend"].map(lambda b: BACKEND_FORMAT.get(b, b))
+    fmt = df["backend"].map(lambda b: ARTIFACT_FORMATS.get(b, "torch"))  # the torch backends: "torch"
     for _, a in acc.iterrows():
         top1 = pd.to_numeric(a["top1"], errors="coerce")
         if pd.isna(top1):
             continue
         hit = (df["model"] == a["model"]) & (df["precision"] == a["precision"])
-        hit &= (fmt == a["format"]) | (df["backend"] == a["format"])
+        hit &= fmt == a["format"]
         n = pd.to_numeric(a["n"], errors="coerce")
         images = f"{int(n)} images" if pd.notna(n) else "n unknown"
         df.loc[hit, "top1"] = float(top1)
@@ -186,9 +101,9 @@ def load(run_dirs: Sequence[Path | str]) -> ReportData:
         if run_id in seen:
             raise GhostbenchError(f"run {run_id} given twice ({seen[run_id]} and {path})")
         seen[run_id] = path
-        acc = _read_accuracy(path)
+        acc = read_accuracy(path)
         runs.append(Run(path=path, info=info, accuracy=acc))
-        frames.append(_apply_accuracy(_normalise(latency, run_id, path), acc, run_id))
+        frames.append(_apply_accuracy(_normalise(latency, run_id), acc, run_id))
         sample_frames.append(samples)
     cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     multi = len(runs) > 1

@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ghostbench.reports import fmt
+from ghostbench.reports.load import FULL_PRECISIONS
 from ghostbench.reports.verdict import NOT_CLASSIFIERS, Point, loglog_fit, pareto_front, spearman_rows
 
 FAMILY_COLORS: dict[str, str] = {
@@ -42,7 +43,6 @@ FAMILY_COLORS: dict[str, str] = {
 }
 OTHER_COLOR = "#7f7f7f"
 HIGHLIGHT = ("c-ghost", "g-ghost")
-FULL_PRECISIONS = ("fp32", "fp16")
 STYLE: dict[str, object] = {
     "font.family": "DejaVu Sans",
     "font.size": 9,

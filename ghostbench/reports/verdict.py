@@ -100,7 +100,6 @@ CLAIMS: tuple[Claim, ...] = (
         RULE_ACTIVATIONS,
     ),
 )
-CLAIM_BY_KEY = {c.key: c for c in CLAIMS}
 
 
 @dataclass(frozen=True)
