@@ -283,3 +283,49 @@ def calibrate_batchnorm(model: nn.Module, input_size: int, batch: int = 2) -> nn
         if bn in pooled:
             bn.reset_running_stats()
     return model.eval()
+
+
+def conv_bn_pairs(model: nn.Module, input_size: int = 64) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """(conv, BN) pairs where the BN reads the conv's output untouched, found by one forward pass
+    (tensor identity, and an unchanged version counter to rule out in-place ops in between), so
+    every block is covered without per-block code. A pair is only foldable if nothing else reads
+    the raw conv output; no block in the zoo does that, and the tests compare fused with unfused."""
+    produced: dict[int, tuple[torch.Tensor, int, nn.Conv2d]] = {}
+    pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d]] = []
+
+    def after_conv(module: nn.Module, _inputs, output: torch.Tensor) -> None:
+        produced[id(output)] = (output, output._version, module)
+
+    def before_bn(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        hit = produced.get(id(inputs[0]))
+        if hit is not None and hit[0] is inputs[0] and hit[1] == inputs[0]._version:
+            pairs.append((hit[2], module))
+
+    modules = list(model.modules())
+    handles = [m.register_forward_hook(after_conv) for m in modules if isinstance(m, nn.Conv2d)]
+    handles += [m.register_forward_pre_hook(before_bn) for m in modules if isinstance(m, nn.BatchNorm2d)]
+    param = next(model.parameters())
+    training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, input_size, input_size, dtype=param.dtype, device=param.device))
+    finally:
+        model.train(training)
+        for handle in handles:
+            handle.remove()
+    return pairs
+
+
+def fuse_conv_bn(model: nn.Module) -> nn.Module:
+    """Fold each BN into the conv before it (``torch.nn.utils.fusion.fuse_conv_bn_weights``) and
+    replace the BN by ``nn.Identity``: what inference runs, and what the YOLOv8 reference table
+    counts (a conv gains ``out`` biases, its BN loses ``2 x out`` affine parameters)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    names = {module: name for name, module in model.named_modules()}
+    for conv_layer, bn in conv_bn_pairs(model):
+        conv_layer.weight, conv_layer.bias = fuse_conv_bn_weights(
+            conv_layer.weight, conv_layer.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+        )
+        model.set_submodule(names[bn], nn.Identity())
+    return model

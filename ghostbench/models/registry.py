@@ -65,7 +65,7 @@ class ModelSpec:
     builder: Callable[..., nn.Module]
     input_size: int = 224
     num_classes: int = 1000
-    task: str = "classification"  # or "detection": output is the raw head, not (1, num_classes)
+    task: str = "classification"  # or "detection": the output is decoded boxes and class scores
     paper: str = ""
     kwargs: dict = field(default_factory=dict, hash=False, compare=False)
 

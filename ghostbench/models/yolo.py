@@ -24,7 +24,13 @@ from functools import partial
 import torch
 from torch import nn
 
-from ghostbench.models.blocks import ConvBnAct, GhostBottleneck, calibrate_batchnorm, init_weights
+from ghostbench.models.blocks import (
+    ConvBnAct,
+    GhostBottleneck,
+    calibrate_batchnorm,
+    fuse_conv_bn,
+    init_weights,
+)
 from ghostbench.models.g_ghost import regnet_block
 from ghostbench.models.ghostnetv2 import GhostBottleneckV2
 from ghostbench.models.registry import register_model
@@ -54,9 +60,9 @@ class YoloScale:
 SCALES = {"n": YoloScale(0.33, 0.25, 1024), "s": YoloScale(0.33, 0.50, 1024)}
 
 
-def conv(in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1, groups: int = 1) -> ConvBnAct:
+def conv(in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1) -> ConvBnAct:
     """Ultralytics' ``Conv``: conv (same padding) + BN + SiLU."""
-    return ConvBnAct(in_chs, out_chs, kernel_size, stride, act_layer=nn.SiLU, groups=groups)
+    return ConvBnAct(in_chs, out_chs, kernel_size, stride, act_layer=nn.SiLU)
 
 
 class Bottleneck(nn.Module):
@@ -220,58 +226,6 @@ class YOLOv8(nn.Module):
         n5 = self.bottom_up5(torch.cat((self.down4(n4), p5), 1))
         return self.head([n3, n4, n5])
 
-    def fuse(self) -> YOLOv8:
-        """Fold every BatchNorm into its conv (inference form); see :func:`fuse_conv_bn`."""
-        fuse_conv_bn(self)
-        return self
-
-
-def conv_bn_pairs(model: nn.Module, input_size: int = 64) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
-    """(conv, BN) pairs where the BN reads the conv's output untouched, found by one forward pass
-    (tensor identity, and an unchanged version counter to rule out in-place ops in between), so
-    every block is covered without per-block code. A pair is only foldable if nothing else reads
-    the raw conv output; no block in the zoo does that, and the tests compare fused with unfused."""
-    produced: dict[int, tuple[torch.Tensor, int, nn.Conv2d]] = {}
-    pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d]] = []
-
-    def after_conv(module: nn.Module, _inputs, output: torch.Tensor) -> None:
-        produced[id(output)] = (output, output._version, module)
-
-    def before_bn(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        hit = produced.get(id(inputs[0]))
-        if hit is not None and hit[0] is inputs[0] and hit[1] == inputs[0]._version:
-            pairs.append((hit[2], module))
-
-    modules = list(model.modules())
-    handles = [m.register_forward_hook(after_conv) for m in modules if isinstance(m, nn.Conv2d)]
-    handles += [m.register_forward_pre_hook(before_bn) for m in modules if isinstance(m, nn.BatchNorm2d)]
-    param = next(model.parameters())
-    training = model.training
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, 3, input_size, input_size, dtype=param.dtype, device=param.device))
-    finally:
-        model.train(training)
-        for handle in handles:
-            handle.remove()
-    return pairs
-
-
-def fuse_conv_bn(model: nn.Module, input_size: int = 64) -> nn.Module:
-    """Fold each BN into the conv before it (``w * g / s``, bias ``b + (c - mean) * g / s`` with
-    ``s = sqrt(var + eps)``) and replace the BN by ``nn.Identity``: what inference runs, and what
-    the reference table counts (a conv gains ``out`` biases, its BN loses ``2 x out`` affine
-    parameters). ``input_size`` is only for tracing the pairs."""
-    names = {module: name for name, module in model.named_modules()}
-    for conv_layer, bn in conv_bn_pairs(model, input_size):
-        with torch.no_grad():
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            bias = conv_layer.bias if conv_layer.bias is not None else torch.zeros_like(bn.running_mean)
-            conv_layer.weight = nn.Parameter(conv_layer.weight * scale.view(-1, 1, 1, 1))
-            conv_layer.bias = nn.Parameter(bn.bias + (bias - bn.running_mean) * scale)
-        model.set_submodule(names[bn], nn.Identity())
-    return model
-
 
 def yolov8(
     scale: str = "n", num_classes: int = 80, backbone_block: str = "yolo", fused: bool = False
@@ -282,7 +236,7 @@ def yolov8(
     if fused:
         if not next(model.parameters()).is_meta:  # meta (complexity counting) has no values
             calibrate_batchnorm(model, INPUT_SIZE)
-        model.fuse()
+        fuse_conv_bn(model)
     return model
 
 
