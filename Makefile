@@ -1,8 +1,11 @@
 # ghostbench: the two commands are `make bench` and `make test`; both set up .venv on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
-VENV ?= .venv
-PY := $(VENV)/bin/python
+# The GPU profile gets its own venv: CUDA torch and onnxruntime-gpu must not meet the CPU builds
+# (pip keeps an installed CPU torch that satisfies the range; onnxruntime and onnxruntime-gpu write
+# the same package directory).
+VENV ?= $(if $(filter gpu,$(DEVICE)),.venv-gpu,.venv)
+PY = $(VENV)/bin/python
 # The CPU build of torch. On this project's machines pip finds it on local disk; elsewhere pass
 # TORCH_PIP_ARGS="--index-url <your CPU wheel index>" to avoid the multi-GB CUDA build.
 TORCH_VERSION ?= 2.13.0
@@ -21,7 +24,7 @@ EXTRAS_cpu := onnx,tflite
 EXTRAS_gpu := gpu
 EXTRAS_pi := onnx,tflite,remote
 EXTRAS_android := tflite,remote
-EXTRAS_test := onnx,tflite,dev
+EXTRAS_test := $(if $(filter gpu,$(DEVICE)),gpu,onnx),tflite,dev
 
 .PHONY: help setup bench test lint report compare baseline calibrate nightly clean-venv
 
@@ -41,7 +44,7 @@ $(VENV)/bin/python:
 
 # One stamp per extras set, so switching DEVICE installs what is missing and nothing twice.
 $(VENV)/.stamp-%: pyproject.toml | $(VENV)/bin/python
-	@if [ "$*" = "gpu" ]; then \
+	@if [ "$(DEVICE)" = "gpu" ]; then \
 	  $(PY) -c 'import torch, sys; sys.exit(0 if torch.version.cuda else 1)' 2>/dev/null || \
 	  $(PY) -m pip install --quiet "torch>=2.6,<2.15"; \
 	else \

@@ -100,7 +100,12 @@ def test_least_privilege_and_no_expressions_in_scripts(path: Path) -> None:
 def test_ci_runs_make_test_on_pushes_and_pull_requests() -> None:
     workflow = _load(CI)
     assert set(workflow["on"]) == {"push", "pull_request"}
-    assert [s["run"] for s in _steps(workflow) if "run" in s] == ["make test PYTHON=python3.11"]
+    runs = [s["run"] for s in _steps(workflow) if "run" in s]
+    assert runs[-1] == "make test PYTHON=python3.11"  # the README's test command
+    # The system packages .ci/run installs for the end-to-end tests (Chromium is on GitHub's image).
+    ci_run = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    for package in ("openssh-server", "openssh-client", "adb"):
+        assert package in runs[0] and package in ci_run
 
 
 def test_nightly_is_make_nightly_on_the_gpu_runner_and_uploads_before_failing() -> None:
