@@ -227,3 +227,23 @@ def test_backend_options_reach_their_cells_only(capsys, tmp_path):
     assert main(["bench", "--quick", "--option", "torch.channels_last=true", "--out-dir", str(tmp_path)]) == 2
     assert "'torch' is not one of --backends onnxruntime, tflite" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_cells_for_a_board_or_phone_are_checked_before_anything_is_exported():
+    """Backend and options are known on this side; a phone runs TFLite only, a board has no torch."""
+    phone = make_plan(
+        get_profile("android"),
+        models=("ghostnet_050",),
+        backends=("tflite", "onnxruntime"),
+        threads=(1,),
+        options={"tflite": {"gpu": "true", "fp16": "true"}},
+    )
+    assert phone.cells == ()
+    reasons = sorted(why for _, why in phone.skipped)
+    assert reasons == [
+        "no option fp16 for tflite on android; valid: xnnpack, gpu, nnapi",
+        "the android profile runs tflite cells, not 'onnxruntime'",
+    ]
+    board = make_plan(get_profile("pi"), models=("ghostnet_050",), backends=("torch", "tflite"), threads=(1,))
+    assert [c.backend for c in board.cells] == ["tflite"]
+    assert "the pi profile runs tflite, onnxruntime, null cells, not 'torch'" in board.skipped[0][1]

@@ -185,7 +185,7 @@ def test_options_and_backends_the_phone_cannot_run_are_error_rows(phone: dict, t
         spawn=handset.spawn,
     )
     assert [r["status"] for r in rows] == ["error", "error", "ok"]
-    assert "runs tflite only" in rows[0]["error"] and "no option fp16" in rows[1]["error"]
+    assert "runs tflite cells" in rows[0]["error"] and "no option fp16" in rows[1]["error"]
     assert any("--use_gpu=true" in c[-1] for c in _commands(phone["log"]))
 
 

@@ -280,8 +280,7 @@ def measure(
     ``spawn(payload, timeout_s=...)`` runs one window (default: ``worker.spawn``, looked up at call
     time; a board's spawn from ``runners.remote`` runs it over SSH or adb).
     """
-    from ghostbench.bench.plan import REMOTE_DEVICES
-    from ghostbench.runners import runner_class
+    from ghostbench.bench.plan import unavailable
 
     options = options or MeasureOptions()
     spawn = spawn or worker.spawn
@@ -314,8 +313,9 @@ def measure(
             if round_index == 0:
                 state.started_at = env.now_iso()
                 try:
-                    if cell.device not in REMOTE_DEVICES:  # a board's worker checks its own cells
-                        runner_class(cell.backend).check(cell)
+                    why = unavailable(cell)  # cells not planned by make_plan (run, --resume, the API)
+                    if why:
+                        raise GhostbenchError(why)
                     if cell.model not in infos:
                         infos[cell.model] = model_info(cell.model)
                     state.info = infos[cell.model]

@@ -97,14 +97,16 @@ class Plan:
 
 
 def unavailable(cell: Cell) -> str | None:
-    """Why ``cell`` cannot run on this host (None if it can), in the runner's own words. Cells for
-    a remote board (pi, android) are checked there, not here."""
+    """Why ``cell`` cannot run (None if it can), in the runner's own words. Cells for a board or
+    phone are checked as far as this side can (backend, options); their libraries, there."""
     from ghostbench.runners import runner_class
+    from ghostbench.runners.remote import check_cell
 
-    if cell.device in REMOTE_DEVICES:
-        return None
     try:
-        runner_class(cell.backend).check(cell)
+        if cell.device in REMOTE_DEVICES:
+            check_cell(cell)
+        else:
+            runner_class(cell.backend).check(cell)
     except GhostbenchError as exc:
         return str(exc)
     return None

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ghostbench.bench.cell import Cell
     from ghostbench.bench.plan import Profile
     from ghostbench.runners.worker import WindowOutcome
 
 Spawn = Callable[..., "WindowOutcome"]
+# What a board's worker bundle (bundle.FILES: no torch) and a phone's benchmark_model can time.
+BACKENDS: dict[str, tuple[str, ...]] = {"pi": ("tflite", "onnxruntime", "null"), "android": ("tflite",)}
 # Where ``make bench DEVICE=android`` finds TFLite's benchmark_model binary for the phone.
 BENCHMARK_MODEL_ENV = "GHOSTBENCH_BENCHMARK_MODEL"
 
@@ -59,3 +62,26 @@ def remote_spawn(
         atexit.register(phone.close)
         return phone.spawn
     raise GhostbenchError(f"profile {profile.name!r} has no remote kind {profile.remote!r}")
+
+
+def check_cell(cell: Cell) -> None:
+    """What this side can tell about a cell for a board or phone before anything is exported: a
+    backend it can run and options that backend knows. The rest (libraries) is checked there."""
+    from ghostbench.errors import GhostbenchError
+    from ghostbench.runners import runner_class
+
+    allowed = BACKENDS[cell.device]
+    if cell.backend not in allowed:
+        raise GhostbenchError(
+            f"the {cell.device} profile runs {', '.join(allowed)} cells, not {cell.backend!r}"
+        )
+    if cell.device == "android":
+        from ghostbench.runners.remote.adb import OPTIONS as known
+    else:
+        known = runner_class(cell.backend).OPTIONS
+    unknown = sorted(set(cell.options) - set(known))
+    if unknown:
+        valid = ", ".join(known) or "none"
+        raise GhostbenchError(
+            f"no option {', '.join(unknown)} for {cell.backend} on {cell.device}; valid: {valid}"
+        )
