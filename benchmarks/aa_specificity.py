@@ -44,7 +44,7 @@ from collections import Counter
 from pathlib import Path
 
 from ghostbench.bench import compare, run_noise
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 
 TARGET = 1  # flagged cells allowed over all comparisons
 FLAGGED = (compare.REGRESSION, compare.IMPROVEMENT)

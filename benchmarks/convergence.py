@@ -17,8 +17,8 @@ import os
 import statistics
 import sys
 
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import HarnessConfig
+from ghostbench.core.cell import Cell
+from ghostbench.core.window import HarnessConfig
 from ghostbench.exporters import export
 from ghostbench.runners import ARTIFACT_FORMATS, worker
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     to_converge = []
     for window in range(args.windows):
         outcome = worker.spawn(
-            worker.request(cell, artifact, config.to_dict(), seed=0, window=window), timeout_s=300
+            window.request(cell, artifact, config.to_dict(), seed=0, window=window), timeout_s=300
         )
         if not outcome.ok:
             print(f"window {window}: ERROR {outcome.error}")

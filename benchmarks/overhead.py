@@ -18,10 +18,11 @@ import argparse
 import statistics
 import sys
 
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import HarnessConfig, measure_window
 from ghostbench.bench.measure import overhead_ns
+from ghostbench.core.cell import Cell
+from ghostbench.core.window import HarnessConfig
 from ghostbench.runners.null_runner import NullRunner
+from ghostbench.worker.harness import measure_window
 
 LIMIT_NS = 2000
 

@@ -16,9 +16,9 @@ import argparse
 import os
 import sys
 
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import HarnessConfig
 from ghostbench.bench.measure import MeasureOptions, measure
+from ghostbench.core.cell import Cell
+from ghostbench.core.window import HarnessConfig
 from ghostbench.exporters import export
 from ghostbench.runners import ARTIFACT_FORMATS
 

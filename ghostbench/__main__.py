@@ -1,5 +1,5 @@
 import sys
 
-from ghostbench.bench.cli import main
+from ghostbench.commands.cli import main
 
 sys.exit(main())

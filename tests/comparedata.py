@@ -2,7 +2,7 @@
 
 Each cell's samples are drawn from a stated distribution (a log-normal around a median, one
 multiplicative shift per window), so a test states its scenario (same machine, a 20 % slower cell,
-a noisy cell) and the rows are summarised by ``ghostbench.bench.stats`` exactly as ``measure`` does.
+a noisy cell) and the rows are summarised by ``ghostbench.core.stats`` exactly as ``measure`` does.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ghostbench.bench import stats
-from ghostbench.bench.cell import Cell
 from ghostbench.bench.store import LATENCY_COLUMNS, RunStore, samples_frame
+from ghostbench.core import stats
+from ghostbench.core.cell import Cell
 
 CPU_NAME = "Test CPU 9000 @ 3.00GHz"
 
@@ -186,10 +186,10 @@ class SlowedRunner:
 
 
 def slow_worker_main() -> int:
-    """A ``ghostbench.runners.worker`` whose runners are wrapped in :class:`SlowedRunner`, the
+    """A ``ghostbench.worker.process`` whose runners are wrapped in :class:`SlowedRunner`, the
     fraction read from ``$GHOSTBENCH_TEST_SLOWDOWN``. Everything else is the real worker."""
     import ghostbench.runners as runners
-    from ghostbench.runners import worker
+    from ghostbench.worker import process as worker
 
     fraction = float(os.environ[SLOWDOWN_ENV])
     real_create = runners.create
@@ -199,7 +199,7 @@ def slow_worker_main() -> int:
 
 def slow_python(folder: Path) -> Path:
     """An executable that ``worker.spawn(python=...)`` can start in place of the interpreter: it
-    ignores ``-m ghostbench.runners.worker`` and runs :func:`slow_worker_main` instead."""
+    ignores ``-m ghostbench.worker.process`` and runs :func:`slow_worker_main` instead."""
     script = folder / "slow-python"
     script.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(__file__)}\n")
     script.chmod(0o755)

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ghostbench.bench.measure import MEASURED_COLUMNS
-from ghostbench.bench.stats import median_ci
 from ghostbench.bench.store import latency_frame
+from ghostbench.core.stats import median_ci
 
 SCHEMA_VERSION = 1
 # Reduced precision runs faster in these scenarios (a factor on the model's latency).

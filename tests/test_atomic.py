@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ghostbench import atomic
-from ghostbench.errors import GhostbenchError
+from ghostbench.core import atomic
+from ghostbench.core.errors import GhostbenchError
 
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path: Path) -> None:

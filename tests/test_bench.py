@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ghostbench.bench.cli import main
 from ghostbench.bench.plan import DEFAULT_MODELS, QUICK_MODELS, get_profile, make_plan
-from ghostbench.errors import GhostbenchError
+from ghostbench.commands.cli import main
+from ghostbench.core.errors import GhostbenchError
 
 
 def test_cpu_profile_plans_the_default_set_on_three_backends():
@@ -180,11 +180,11 @@ def test_a_cell_whose_export_fails_is_reported_and_fails_the_run(tmp_path, monke
     from rich.console import Console
 
     import ghostbench.exporters as exporters
-    from ghostbench.bench.cell import Cell
-    from ghostbench.bench.harness import HarnessConfig
     from ghostbench.bench.measure import MeasureOptions
     from ghostbench.bench.orchestrate import BenchSettings, run_plan
     from ghostbench.bench.plan import Plan
+    from ghostbench.core.cell import Cell
+    from ghostbench.core.window import HarnessConfig
     from ghostbench.exporters import ExportError
 
     def broken(model, fmt, precision, **kwargs):

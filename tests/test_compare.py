@@ -16,8 +16,8 @@ import pytest
 from comparedata import SlowedRunner, SynthCell, env, write_run
 
 from ghostbench.bench import compare
-from ghostbench.bench.cli import main
-from ghostbench.errors import GhostbenchError
+from ghostbench.commands.cli import main
+from ghostbench.core.errors import GhostbenchError
 
 CELLS = (
     SynthCell("ghostnet_050", median_ms=2.0),

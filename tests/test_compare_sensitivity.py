@@ -23,14 +23,16 @@ from pathlib import Path
 import pytest
 from comparedata import SLOWDOWN_ENV, slow_python
 
-from ghostbench.bench import compare, env
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.cli import main
-from ghostbench.bench.harness import HarnessConfig
+from ghostbench.bench import compare
 from ghostbench.bench.measure import MeasureOptions, measure
 from ghostbench.bench.store import RunStore
-from ghostbench.errors import GhostbenchError
-from ghostbench.runners import worker
+from ghostbench.commands.cli import main
+from ghostbench.core import window
+from ghostbench.core.cell import Cell
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.window import HarnessConfig
+from ghostbench.worker import env
+from ghostbench.worker import process as worker
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +81,7 @@ def _measure_both(base: Path, new: Path, artifact: object, monkeypatch: pytest.M
     mine = threading.local()
     real_spawn = worker.spawn
 
-    def spawn(payload: dict, *, timeout_s: float, **kwargs: object) -> worker.WindowOutcome:
+    def spawn(payload: dict, *, timeout_s: float, **kwargs: object) -> window.WindowOutcome:
         if getattr(mine, "slowed", False) and Cell.from_dict(payload["cell"]).key == SLOWED.key:
             child_env = {**os.environ, SLOWDOWN_ENV: str(SLOWDOWN)}
             return real_spawn(payload, timeout_s=timeout_s, python=str(slow), env=child_env)

@@ -9,10 +9,10 @@ from importlib import metadata
 import psutil
 import pytest
 
-from ghostbench.bench import env
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import HarnessConfig
 from ghostbench.bench.measure import _CellState, result_row
+from ghostbench.core.cell import Cell
+from ghostbench.core.window import HarnessConfig
+from ghostbench.worker import env
 
 
 def test_snapshot_is_json_with_every_section() -> None:

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ghostbench.bench import cli
+from ghostbench.commands import cli
 from ghostbench.evaluate import data, infer
 from ghostbench.exporters import lookup
 from ghostbench.models import registry, weights
@@ -213,7 +213,7 @@ def test_runner_logits_equal_eager_on_real_images(
     recipe = data.preprocessing_for(spec)
     images = [data.load_image(p, recipe, SIZE) for p in sorted(folder.rglob("*.*"))[::9]]
     for fmt_ in ("onnx", "tflite"):
-        cell = infer.check_cell(NAME, fmt_, "fp32")
+        cell = infer.evaluation_cell(NAME, fmt_, "fp32")
         classifier = infer.open_classifier(trained, cell, cache_dir=run["cache"])
         try:
             for x in images:

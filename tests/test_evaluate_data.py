@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 from ghostbench.evaluate import data
 from ghostbench.evaluate.score import Tally, topk_credit
 from ghostbench.models import registry

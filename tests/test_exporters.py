@@ -18,11 +18,11 @@ import pytest
 import torch
 from torch import nn
 
-from ghostbench import atomic
-from ghostbench.bench import cli
-from ghostbench.errors import GhostbenchError
+from ghostbench.commands import cli
+from ghostbench.core import atomic
+from ghostbench.core.artifact import Artifact, Parity
+from ghostbench.core.errors import GhostbenchError
 from ghostbench.exporters import FORMATS, ExportError, cache, capture, export, lookup, parity, resolve_options
-from ghostbench.exporters.artifact import Artifact, Parity
 from ghostbench.models import registry
 from ghostbench.models.registry import ModelSpec
 
@@ -365,7 +365,7 @@ def test_converter_output_goes_to_the_log_not_the_terminal(tmp_path, capfd):
 
 
 def test_a_terminal_console_keeps_drawing_during_a_capture(tmp_path, capfd):
-    from ghostbench.console import terminal
+    from ghostbench.bench.console import terminal
 
     console = terminal(stderr=True)
     with capture.converter_output(tmp_path / capture.LOG_NAME):

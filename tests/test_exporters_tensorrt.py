@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ghostbench.errors import GhostbenchError, MissingDependencyError
+from ghostbench.core.errors import GhostbenchError, MissingDependencyError
 from ghostbench.exporters import FORMATS, export, lookup
 
 MODEL = "ghostnet_050"

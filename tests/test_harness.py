@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import NS, HarnessConfig, measure_window
+from ghostbench.core.cell import Cell
+from ghostbench.core.window import HarnessConfig
+from ghostbench.worker.harness import NS, measure_window
 
 MS = 1_000_000
 CELL = Cell("ghostnet_050", "null")

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import HarnessConfig, measure_window
+from ghostbench.core.artifact import Artifact
+from ghostbench.core.cell import Cell
+from ghostbench.core.window import HarnessConfig
 from ghostbench.exporters import export
-from ghostbench.exporters.artifact import Artifact
 from ghostbench.runners.onnxruntime_runner import OnnxRuntimeRunner
+from ghostbench.worker.harness import measure_window
 
 TOLERANCE = 0.03
 

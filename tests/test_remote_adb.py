@@ -21,13 +21,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.cli import main
-from ghostbench.bench.harness import HarnessConfig
 from ghostbench.bench.measure import MeasureOptions, measure
+from ghostbench.commands.cli import main
+from ghostbench.core.cell import Cell
+from ghostbench.core.window import HarnessConfig
 from ghostbench.exporters import export
-from ghostbench.runners.remote import BENCHMARK_MODEL_ENV
-from ghostbench.runners.remote.adb import AdbPhone
+from ghostbench.worker.remote.adb import BENCHMARK_MODEL_ENV, AdbPhone
 
 SAMPLES = Path(__file__).parent / "data" / "benchmark_model"
 SERIAL = "R5CT1234ABC"

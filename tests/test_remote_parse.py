@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ghostbench.errors import GhostbenchError
-from ghostbench.runners.remote import adb, parse
-from ghostbench.runners.remote.board import parse_vcgencmd
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.worker.remote import adb, parse
+from ghostbench.worker.remote.board import parse_vcgencmd
 
 SAMPLES = Path(__file__).parent / "data" / "benchmark_model"
 

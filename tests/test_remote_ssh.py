@@ -12,6 +12,7 @@ made unimportable, from the bundle copied to boards and from the installed packa
 
 from __future__ import annotations
 
+import ast
 import getpass
 import io
 import json
@@ -29,21 +30,22 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.cli import main
-from ghostbench.bench.harness import HarnessConfig
 from ghostbench.bench.measure import MeasureOptions, measure
 from ghostbench.bench.orchestrate import BenchSettings, run_plan
 from ghostbench.bench.plan import get_profile, make_plan
 from ghostbench.bench.store import RunStore, load_run
-from ghostbench.errors import GhostbenchError
+from ghostbench.commands.cli import main
+from ghostbench.core import window
+from ghostbench.core.artifact import Artifact
+from ghostbench.core.cell import Cell
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.inputs import artifact_input
+from ghostbench.core.window import HarnessConfig
 from ghostbench.exporters import export, parity
-from ghostbench.exporters.artifact import Artifact
 from ghostbench.models import registry
-from ghostbench.runners import create, worker
-from ghostbench.runners.base import artifact_input
-from ghostbench.runners.remote import bundle
-from ghostbench.runners.remote.ssh import SshBoard, SshTarget, bootstrap_commands, remote_script
+from ghostbench.runners import create
+from ghostbench.worker.remote import bundle
+from ghostbench.worker.remote.ssh import SshBoard, SshTarget, bootstrap_commands, remote_script
 
 SSHD = Path("/usr/sbin/sshd")
 HAVE_SSH = SSHD.is_file() and all(shutil.which(tool) for tool in ("ssh", "ssh-keygen"))
@@ -319,7 +321,7 @@ def test_board_lost_mid_run_keeps_what_was_measured(artifacts: dict[str, Artifac
     assert latency["status"].tolist() == ["ok", "error"] and set(samples["cell"]) == {cells[0].key}
 
 
-# The worker as `python -m ghostbench.runners.worker`, in an interpreter where torch cannot be
+# The worker as `python -m ghostbench.worker.process`, in an interpreter where torch cannot be
 # imported (as on a board without it: the import fails, nothing is left in sys.modules).
 POISONED = """
 import runpy, sys
@@ -329,7 +331,7 @@ class NoTorch:
         if name.split(".")[0] == "torch":
             raise ModuleNotFoundError("No module named 'torch' (made unimportable by the test)")
 sys.meta_path.insert(0, NoTorch)
-runpy.run_module("ghostbench.runners.worker", run_name="__main__", alter_sys=True)
+runpy.run_module("ghostbench.worker.process", run_name="__main__", alter_sys=True)
 """
 
 
@@ -340,7 +342,7 @@ def test_worker_measures_artifacts_without_torch(
     """What a board without torch runs: the bundle (as copied to the board) and the installed package."""
     cwd = bundle.write(bundle.files(), tmp_path / "bundle") if where == "bundle" else tmp_path
     found = subprocess.run(
-        [sys.executable, "-c", "import ghostbench.runners.worker as w; print(w.__file__)"],
+        [sys.executable, "-c", "import ghostbench.worker.process as w; print(w.__file__)"],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -348,7 +350,7 @@ def test_worker_measures_artifacts_without_torch(
     ).stdout
     assert found.startswith(str(cwd)) == (where == "bundle")
     for backend, fmt in (("tflite", "tflite"), ("onnxruntime", "onnx")):
-        payload = worker.request(
+        payload = window.request(
             Cell("ghostnet_050", backend), artifacts[fmt], QUICK.to_dict(), seed=0, window=0
         )
         done = subprocess.run(
@@ -382,8 +384,20 @@ def test_timing_input_is_the_parity_input(artifacts: dict[str, Artifact]) -> Non
 
 def test_bundle_is_small_and_named_by_content() -> None:
     files = bundle.files()
-    assert "ghostbench/runners/worker.py" in files and not any("torch_runner" in f for f in files)
-    assert not any(b"import torch\n" in data.replace(b"    import torch\n", b"") for data in files.values())
+    assert {
+        "ghostbench/worker/process.py",
+        "ghostbench/worker/remote/board.py",
+        "ghostbench/core/window.py",
+    } <= set(files)
+    # What the board cannot have: torch, or a layer the bundle leaves out, imported when a module loads.
+    absent = ("torch", "ghostbench.models", "ghostbench.exporters", "ghostbench.bench", "ghostbench.reports")
+    for name, data in files.items():
+        for node in ast.parse(data).body:
+            targets = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                targets = [node.module or ""]
+            bad = [t for t in targets if any(t == a or t.startswith(a + ".") for a in absent)]
+            assert not bad, f"{name} imports {bad} at module level"
     assert sum(map(len, files.values())) < 300_000
     assert bundle.digest(files) == bundle.digest(dict(reversed(files.items())))
     assert bundle.tar(files) == bundle.tar(files)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import reportdata as rd
 
-from ghostbench.bench import cli
+from ghostbench.commands import cli
 from ghostbench.reports import build_report, default_output, fmt
 from ghostbench.reports.html import env_tree, short_labels
 from ghostbench.reports.load import load

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ghostbench.bench.cli import main
 from ghostbench.bench.store import load_run
+from ghostbench.commands.cli import main
 
 QUICK = ["--rounds", "1", "--time-cap", "1", "--min-time", "0.2"]
 

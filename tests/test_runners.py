@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from ghostbench.bench.cell import BACKENDS, Cell
-from ghostbench.errors import GhostbenchError, MissingDependencyError
+from ghostbench.core.artifact import Artifact
+from ghostbench.core.cell import BACKENDS, Cell
+from ghostbench.core.errors import GhostbenchError, MissingDependencyError
 from ghostbench.exporters import export, parity
-from ghostbench.exporters.artifact import Artifact
 from ghostbench.models import registry
 from ghostbench.runners import RUNNERS, create, runner_class
 from ghostbench.runners.base import Runner, RunnerBase

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from ghostbench.bench import stats
+from ghostbench.core import stats
 
 
 @pytest.mark.parametrize("n", [6, 7, 10, 11, 50, 101, 1000, 4001])

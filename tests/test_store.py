@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from ghostbench.bench import store
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import HarnessConfig
 from ghostbench.bench.measure import MeasureOptions, measure
 from ghostbench.bench.store import RunStore, load_run, samples_frame
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.cell import Cell
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.window import HarnessConfig
 
 SCHEMA_DOC = Path(__file__).resolve().parents[1] / "docs" / "results-schema.md"
 

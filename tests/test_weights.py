@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ghostbench.bench import cli
+from ghostbench.commands import cli
 from ghostbench.exporters import cache
 from ghostbench.models import registry, weights
 from ghostbench.models.registry import ModelSpec

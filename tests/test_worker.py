@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import HarnessConfig
 from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
 from ghostbench.bench.store import RunStore, load_run
-from ghostbench.errors import GhostbenchError
-from ghostbench.runners import worker
+from ghostbench.core import window
+from ghostbench.core.cell import Cell
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.window import HarnessConfig
+from ghostbench.worker import process as worker
 
 # A null window that takes a fraction of a second once the worker is up.
 QUICK = HarnessConfig(
@@ -90,12 +91,12 @@ def test_overhead_floor_is_positive_and_small() -> None:
     assert 0 < floor < 100_000  # two clock reads; far under 0.1 ms on any machine
 
 
-def _spawn_with(tmp_path: Path, script: str) -> worker.WindowOutcome:
+def _spawn_with(tmp_path: Path, script: str) -> window.WindowOutcome:
     """Run ``script`` in place of the worker module, through the real ``spawn``."""
     fake = tmp_path / "fake_python"
     fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c {json.dumps(script)}\n")
     fake.chmod(0o755)
-    payload = worker.request(_null(), None, QUICK.to_dict(), seed=0, window=0)
+    payload = window.request(_null(), None, QUICK.to_dict(), seed=0, window=0)
     return worker.spawn(payload, timeout_s=TIMEOUT_S, python=str(fake))
 
 
@@ -134,7 +135,7 @@ def test_worker_answers_on_a_clean_stdout(
 
     monkeypatch.setattr(worker, "_measure", chatty)
     monkeypatch.setattr(sys, "stdout", sys.stdout)  # main() rebinds it; restore after the test
-    payload = worker.request(_null(), None, QUICK.to_dict(), seed=0, window=0)
+    payload = window.request(_null(), None, QUICK.to_dict(), seed=0, window=0)
     code = worker.main(io.StringIO(json.dumps(payload)))
     captured = capfd.readouterr()
     answer = json.loads(captured.out)  # only the answer is on stdout
@@ -146,7 +147,7 @@ def test_worker_answers_on_a_clean_stdout(
 
 def test_stderr_tail_drops_faulthandler_module_list() -> None:
     crash = "Fatal Python error: Segmentation fault\n  File x.py, line 1 in run_once"
-    assert worker._tail(crash + "\nExtension modules: a, b, c\n") == crash
+    assert worker.crash_tail(crash + "\nExtension modules: a, b, c\n") == crash
 
 
 def test_repeated_cells_are_refused() -> None:

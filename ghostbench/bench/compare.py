@@ -51,11 +51,11 @@ import numpy as np
 import pandas as pd
 
 from ghostbench.bench import run_noise as run_noise_file
-from ghostbench.bench.env import busy
-from ghostbench.bench.stats import window_spread
 from ghostbench.bench.store import load_run, windows_by_cell
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.stats import window_spread
 from ghostbench.reports.fmt import finite
+from ghostbench.worker.env import busy
 
 DEFAULT_THRESHOLD = 0.05
 CONFIDENCE = 0.95

@@ -19,15 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ghostbench.bench import env, stats
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import HarnessConfig
 from ghostbench.bench.store import RunStore, samples_frame
-from ghostbench.errors import GhostbenchError
-from ghostbench.runners import worker
+from ghostbench.core import stats
+from ghostbench.core.cell import Cell
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.window import HarnessConfig, WindowOutcome, request
+from ghostbench.worker import env, process
 
 if TYPE_CHECKING:
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
 
 # Flags in the order the schema lists them.
 FLAG_ORDER: tuple[str, ...] = ("high_cv", "drift", "time_cap", "throttled", "window_outlier", "parity_failed")
@@ -193,7 +193,7 @@ def result_row(state: _CellState, run_id: str, harness: HarnessConfig) -> dict:
     results = [w["window"] for w in state.windows]
     if all("reported" in w for w in state.windows):
         # A benchmark tool that prints statistics, not samples (TFLite benchmark_model over adb).
-        from ghostbench.runners.remote.parse import reported_summary
+        from ghostbench.worker.remote.parse import reported_summary
 
         summary = reported_summary([w["reported"] for w in state.windows])
     else:
@@ -268,22 +268,22 @@ def measure(
     store: RunStore | None = None,
     artifact_for: Callable[[Cell], Artifact | None] | None = None,
     on_window_start: Callable[[Cell, int], None] | None = None,
-    on_window_done: Callable[[Cell, int, worker.WindowOutcome], None] | None = None,
+    on_window_done: Callable[[Cell, int, WindowOutcome], None] | None = None,
     on_cell_done: Callable[[dict], None] | None = None,
-    spawn: Callable[..., worker.WindowOutcome] | None = None,
+    spawn: Callable[..., WindowOutcome] | None = None,
 ) -> list[dict]:
     """Measure ``cells`` round by round and return one row per cell, in the order given.
 
     ``artifact_for(cell)`` runs in the parent before a cell's first window (exports are untimed
     and cached); an exception there makes the cell an error row. Each finished row is appended
     to ``store`` (with its samples and per-window details) before ``on_cell_done`` sees it.
-    ``spawn(payload, timeout_s=...)`` runs one window (default: ``worker.spawn``, looked up at call
+    ``spawn(payload, timeout_s=...)`` runs one window (default: ``process.spawn``, looked up at call
     time; a board's spawn from ``runners.remote`` runs it over SSH or adb).
     """
     from ghostbench.bench.plan import unavailable
 
     options = options or MeasureOptions()
-    spawn = spawn or worker.spawn
+    spawn = spawn or process.spawn
     keys = [c.key for c in cells]
     duplicates = sorted(k for k, count in Counter(keys).items() if count > 1)
     if duplicates:
@@ -325,7 +325,7 @@ def measure(
                     continue
             if on_window_start is not None:
                 on_window_start(cell, round_index)
-            payload = worker.request(
+            payload = request(
                 cell, state.artifact, options.harness.to_dict(), seed=options.seed, window=round_index
             )
             outcome = spawn(payload, timeout_s=options.timeout_s)
@@ -350,8 +350,8 @@ def _describe(exc: BaseException) -> str:
 
 def overhead_ns(timeout_s: float = 60.0, harness: HarnessConfig = OVERHEAD_HARNESS) -> int:
     """The null runner's median in a worker: the floor of the clock and loop, for ``run.json``."""
-    payload = worker.request(Cell("null", "null"), None, harness.to_dict(), seed=0, window=0)
-    outcome = worker.spawn(payload, timeout_s=timeout_s)
+    payload = request(Cell("null", "null"), None, harness.to_dict(), seed=0, window=0)
+    outcome = process.spawn(payload, timeout_s=timeout_s)
     if not outcome.ok:
         raise GhostbenchError(f"the null runner failed: {outcome.error}")
     return round(statistics.median(outcome.result["window"]["samples_ns"]))

@@ -29,15 +29,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ghostbench.bench import env
-from ghostbench.bench.cell import Cell
+from ghostbench.bench.console import terminal
 from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
 from ghostbench.bench.plan import Plan
 from ghostbench.bench.store import RunStore
-from ghostbench.console import terminal
-from ghostbench.errors import GhostbenchError
-from ghostbench.exporters.artifact import Artifact
+from ghostbench.core.artifact import Artifact
+from ghostbench.core.cell import Cell
+from ghostbench.core.errors import GhostbenchError
 from ghostbench.reports.fmt import finite
+from ghostbench.worker import env
 
 LOG_NAME = "bench.log"
 MIN_FREE_BYTES = 200 * 1024 * 1024  # results of a full run are a few MB; exports go to the cache
@@ -101,8 +101,8 @@ def export_all(
 ) -> tuple[dict[str, Artifact], list[tuple[Cell, str]]]:
     """Export (or find in the cache) each distinct artifact once; a cell whose export fails or
     whose parity check fails is skipped with the reason, the others go on."""
+    from ghostbench.core.cell import ARTIFACT_FORMATS
     from ghostbench.exporters import export
-    from ghostbench.runners import ARTIFACT_FORMATS
 
     wanted: dict[tuple[str, str, str], list[Cell]] = {}
     for cell in cells:

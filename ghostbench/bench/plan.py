@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ghostbench.bench.cell import Cell
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.cell import REMOTE_BACKENDS, REMOTE_DEVICES, Cell
+from ghostbench.core.errors import GhostbenchError
 
 # The default model set (issue 6): C-Ghost at three widths, G-Ghost RegNetX and plain RegNetX at
 # the three sizes with released G-Ghost checkpoints (so all have published accuracy), and the
@@ -34,7 +34,6 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "ghost_resnet50",
 )
 QUICK_MODELS: tuple[str, ...] = ("ghostnet_050", "mobilenetv3_small_100", "shufflenetv2_100")
-REMOTE_DEVICES: tuple[str, ...] = ("pi", "android")
 
 
 @dataclass(frozen=True)
@@ -96,15 +95,34 @@ class Plan:
     skipped: tuple[tuple[Cell, str], ...] = ()
 
 
+def check_remote_cell(cell: Cell) -> None:
+    """What this side can tell about a cell for a board or phone before anything is exported: a
+    backend it can run and options that backend knows. The rest (libraries) is checked there."""
+    from ghostbench.runners import runner_class
+    from ghostbench.worker.remote.adb import OPTIONS as PHONE_OPTIONS
+
+    allowed = REMOTE_BACKENDS[cell.device]
+    if cell.backend not in allowed:
+        raise GhostbenchError(
+            f"the {cell.device} profile runs {', '.join(allowed)} cells, not {cell.backend!r}"
+        )
+    known = PHONE_OPTIONS if cell.device == "android" else runner_class(cell.backend).OPTIONS
+    unknown = sorted(set(cell.options) - set(known))
+    if unknown:
+        valid = ", ".join(known) or "none"
+        raise GhostbenchError(
+            f"no option {', '.join(unknown)} for {cell.backend} on {cell.device}; valid: {valid}"
+        )
+
+
 def unavailable(cell: Cell) -> str | None:
     """Why ``cell`` cannot run (None if it can), in the runner's own words. Cells for a board or
     phone are checked as far as this side can (backend, options); their libraries, there."""
     from ghostbench.runners import runner_class
-    from ghostbench.runners.remote import check_cell
 
     try:
         if cell.device in REMOTE_DEVICES:
-            check_cell(cell)
+            check_remote_cell(cell)
         else:
             runner_class(cell.backend).check(cell)
     except GhostbenchError as exc:

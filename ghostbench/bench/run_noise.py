@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ghostbench import atomic
-from ghostbench.bench.env import busy
 from ghostbench.bench.store import load_run, windows_by_cell
-from ghostbench.errors import GhostbenchError
+from ghostbench.core import atomic
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.worker.env import busy
 
 NOISE_FILE = "noise.json"
 MIN_RUNS = 3  # two runs give one difference: no spread worth the name

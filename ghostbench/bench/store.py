@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ghostbench import atomic
-from ghostbench.errors import GhostbenchError
+from ghostbench.core import atomic
+from ghostbench.core.errors import GhostbenchError
 
 SCHEMA_VERSION = 1
 RUN_JSON = "run.json"

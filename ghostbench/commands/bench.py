@@ -64,14 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ghostbench.bench.cell import Cell
-    from ghostbench.bench.harness import HarnessConfig
     from ghostbench.bench.measure import MeasureOptions
     from ghostbench.bench.orchestrate import BenchSettings, check_output_dir, run_plan
     from ghostbench.bench.plan import Plan, get_profile, make_plan
     from ghostbench.bench.store import RunStore, new_run_id
     from ghostbench.commands.options import backend_options, csv_items, thread_counts
-    from ghostbench.errors import GhostbenchError
+    from ghostbench.core.cell import Cell
+    from ghostbench.core.errors import GhostbenchError
+    from ghostbench.core.window import HarnessConfig
     from ghostbench.runners.base import require_cuda
 
     profile = get_profile(args.device)
@@ -84,10 +84,14 @@ def run(args: argparse.Namespace) -> int:
         require_cuda("DEVICE=gpu")
     spawn = None
     if profile.remote is not None:
-        from ghostbench.runners.remote import remote_spawn
+        from ghostbench.worker.remote import remote_spawn
 
         spawn = remote_spawn(
-            profile, host=args.host, serial=args.serial, benchmark_model=args.benchmark_model
+            profile.remote,
+            profile.name,
+            host=args.host,
+            serial=args.serial,
+            benchmark_model=args.benchmark_model,
         )
     check_output_dir(args.out_dir)
     quick = args.quick

@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from ghostbench import atomic
     from ghostbench.bench import compare as cmp
+    from ghostbench.core import atomic
     from ghostbench.reports.fmt import ms
 
     result = cmp.compare_runs(args.baseline, args.new, args.threshold, run_noise=args.run_noise)

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     import datetime as dt
     import time
 
-    from ghostbench.errors import GhostbenchError
+    from ghostbench.core.errors import GhostbenchError
     from ghostbench.evaluate import data, infer
     from ghostbench.models import registry, weights
 
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if spec.task != "classification":
         raise GhostbenchError(f"{spec.name} is a {spec.task} model; evaluate measures classifiers")
     threads = args.threads or infer.default_threads()
-    cell = infer.check_cell(spec.name, args.fmt, args.precision, device=args.device, threads=threads)
+    cell = infer.evaluation_cell(spec.name, args.fmt, args.precision, device=args.device, threads=threads)
     dataset = data.open_dataset(args.data, spec, args.labels)
     items = data.subset(dataset.items, args.limit)
     recipe = data.preprocessing_for(spec)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
 
 HELP = "export a model (or --all) to onnx, tflite or tensorrt, cached, with a parity check"
 
@@ -65,7 +65,7 @@ def summary(artifact: Artifact, cached: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ghostbench.errors import GhostbenchError
+    from ghostbench.core.errors import GhostbenchError
     from ghostbench.exporters import ExportError, cache, export_status
     from ghostbench.models import registry
 
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ghostbench.console import terminal
+    from ghostbench.bench.console import terminal
 
     names = registry.select("*")
     failures: list[str] = []

@@ -105,7 +105,7 @@ def _print_layers(name: str, fmt: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ghostbench.errors import GhostbenchError
+    from ghostbench.core.errors import GhostbenchError
     from ghostbench.models import registry
 
     try:

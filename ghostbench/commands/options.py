@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 
 
 def csv_items(text: str) -> tuple[str, ...]:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ghostbench.bench.cell import Cell
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.core.cell import Cell
 
 HELP = "measure latency of models x backends here (writes results/RUN_ID)"
 # File suffix -> artifact format, for --artifact.
@@ -93,9 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def plan(args: argparse.Namespace) -> list[Cell]:
     """The cells of this run, every one validated (backend, device, precision, options, libraries)."""
-    from ghostbench.bench.cell import DEVICES, PRECISIONS, Cell
     from ghostbench.commands.options import backend_options, csv_items, thread_counts
-    from ghostbench.errors import GhostbenchError
+    from ghostbench.core.cell import DEVICES, PRECISIONS, Cell
+    from ghostbench.core.errors import GhostbenchError
     from ghostbench.models import registry
     from ghostbench.runners import runner_class
     from ghostbench.runners.base import require_cuda
@@ -132,10 +132,10 @@ def plan(args: argparse.Namespace) -> list[Cell]:
 
 def user_artifact(path: Path, cells: list[Cell]) -> Artifact:
     """An :class:`Artifact` for a file the user exported, after checking it fits the cells."""
-    from ghostbench.errors import GhostbenchError
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.core.cell import ARTIFACT_FORMATS
+    from ghostbench.core.errors import GhostbenchError
     from ghostbench.exporters.cache import file_sha256
-    from ghostbench.runners import ARTIFACT_FORMATS
 
     if not path.is_file():
         raise GhostbenchError(f"artifact not found: {path}")
@@ -183,7 +183,7 @@ SHARED_SETTINGS = ("device", "artifact")
 def _check_same_settings(out: Path, previous: dict, current: dict) -> None:
     """More cells into an existing folder, yes; the same folder with other measurement settings,
     no: its rows would no longer say how they were measured."""
-    from ghostbench.errors import GhostbenchError
+    from ghostbench.core.errors import GhostbenchError
 
     keys = [k for k in current if k in SHARED_SETTINGS or k in previous]
     changed = [f"{k} {previous.get(k)!r} -> {current[k]!r}" for k in keys if previous.get(k) != current[k]]
@@ -194,14 +194,13 @@ def _check_same_settings(out: Path, previous: dict, current: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ghostbench.bench import env
-    from ghostbench.bench.cell import Cell
-    from ghostbench.bench.harness import HarnessConfig
     from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
     from ghostbench.bench.store import RunStore, new_run_id
-    from ghostbench.errors import GhostbenchError
+    from ghostbench.core.cell import ARTIFACT_FORMATS, Cell
+    from ghostbench.core.errors import GhostbenchError
+    from ghostbench.core.window import HarnessConfig
     from ghostbench.exporters import export
-    from ghostbench.runners import ARTIFACT_FORMATS
+    from ghostbench.worker import env
 
     cells = plan(args)
     artifact = user_artifact(args.artifact, cells) if args.artifact is not None else None

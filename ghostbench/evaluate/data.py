@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ghostbench.core.cell import ARTIFACT_FORMATS
 from ghostbench.evaluate.data import Preprocessing, load_image
 from ghostbench.evaluate.score import Tally
-from ghostbench.runners import ARTIFACT_FORMATS
 
 if TYPE_CHECKING:
-    from ghostbench.bench.cell import Cell
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.core.cell import Cell
     from ghostbench.models.weights import CheckpointSpec
     from ghostbench.runners.base import Runner
 
@@ -47,7 +47,7 @@ class Classifier:
     artifact: Artifact | None  # None for torch: the runner builds the model
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        from ghostbench.exporters.parity import from_runtime_output
+        from ghostbench.core.inputs import from_runtime_output
 
         self.runner.set_input(x)
         self.runner.run_once()
@@ -58,11 +58,11 @@ class Classifier:
         self.runner.close()
 
 
-def check_cell(model: str, fmt: str, precision: str, *, device: str = "cpu", threads: int = 1) -> Cell:
+def evaluation_cell(model: str, fmt: str, precision: str, *, device: str = "cpu", threads: int = 1) -> Cell:
     """The cell that runs ``model`` as ``fmt`` at ``precision``, after the checks that need no export
     (format, precision, device, the backend's library): bad input fails before anything slow."""
-    from ghostbench.bench.cell import Cell
-    from ghostbench.errors import GhostbenchError
+    from ghostbench.core.cell import Cell
+    from ghostbench.core.errors import GhostbenchError
     from ghostbench.exporters import resolve_options
     from ghostbench.runners import runner_class
 
@@ -76,7 +76,7 @@ def check_cell(model: str, fmt: str, precision: str, *, device: str = "cpu", thr
 
 
 def open_classifier(spec: CheckpointSpec, cell: Cell, *, cache_dir: Path | None = None) -> Classifier:
-    """Export ``spec`` for ``cell`` (cached, parity-checked; see :func:`check_cell`) and load it in
+    """Export ``spec`` for ``cell`` (cached, parity-checked; see :func:`evaluation_cell`) and load it in
     the cell's runner, as a timed cell is loaded."""
     from ghostbench.exporters import export
     from ghostbench.runners import runner_class

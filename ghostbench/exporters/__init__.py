@@ -19,12 +19,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from ghostbench.errors import GhostbenchError, MissingDependencyError
+from ghostbench.core.artifact import Artifact, Parity
+from ghostbench.core.errors import GhostbenchError, MissingDependencyError
 from ghostbench.exporters import capture, parity
 from ghostbench.exporters import onnx as _onnx
 from ghostbench.exporters import tensorrt as _tensorrt
 from ghostbench.exporters import tflite as _tflite
-from ghostbench.exporters.artifact import Artifact, Parity
 
 if TYPE_CHECKING:
     from ghostbench.exporters import cache

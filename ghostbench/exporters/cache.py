@@ -24,8 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
-from ghostbench import atomic
-from ghostbench.exporters.artifact import Artifact, file_sha256
+from ghostbench.core import atomic
+from ghostbench.core.artifact import Artifact, file_sha256
 from ghostbench.models import weights
 from ghostbench.models.registry import ModelSpec
 from ghostbench.models.weights import CheckpointSpec

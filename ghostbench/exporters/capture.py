@@ -5,7 +5,7 @@ conversion steps, TensorFlow's C++ core and XNNPACK log to stderr, torch.onnx wa
 run's progress bars that is noise; next to the artifact it is a record. So while an artifact is
 built and its parity run, file descriptors 1 and 2 (where C and C++ code write) and ``sys.stdout``
 and ``sys.stderr`` (where Python code writes) go to ``export.log`` in the artifact's cache entry.
-Progress displays that must stay on the terminal write through :func:`ghostbench.console.terminal`.
+Progress displays that must stay on the terminal write through :func:`ghostbench.bench.console.terminal`.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ghostbench.exporters import parity
 
 if TYPE_CHECKING:
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
     from ghostbench.models.registry import ModelSpec
 
 EXTENSION = ".onnx"

@@ -4,7 +4,7 @@ An exported file that silently differs from the model (a dropped block, an fp16 
 layout) makes every latency figure downstream meaningless, so each artifact is run once on CPU
 (ONNX Runtime, the LiteRT interpreter; TensorRT on its GPU) and compared with eager PyTorch.
 
-Figures (``ghostbench.exporters.artifact.Parity``):
+Figures (``ghostbench.core.artifact.Parity``):
 - ``max_abs``: max |artifact - eager| over the logits.
 - ``max_rel``: ``max_abs / max |eager|``, i.e. relative to the output's scale. Per-element relative
   errors blow up on logits near zero, and random-weight models have small, arbitrary output scales.
@@ -13,8 +13,8 @@ Figures (``ghostbench.exporters.artifact.Parity``):
 Thresholds per precision are in :data:`THRESHOLDS` and ``docs/exporters.md``. A failure is
 recorded in the artifact (``passed=False``) and shown; it never raises.
 
-This module is shipped to ARM boards (``runners/remote/bundle.py``) for ``to_runtime_input``:
-it must import with numpy alone; torch and the runtimes are imported inside the functions.
+The layout and dtype conversion both sides share (``to_runtime_input``) is in ``core/inputs.py``,
+which ships to boards; torch and the runtimes are imported inside the functions here.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ghostbench.bench.inputs import fixed_input
-from ghostbench.exporters.artifact import Artifact, Parity
+from ghostbench.core.artifact import Artifact, Parity
+from ghostbench.core.inputs import fixed_input, from_runtime_output, to_runtime_input
 
 if TYPE_CHECKING:
     import torch
@@ -82,30 +82,6 @@ def reference_output(spec: ModelSpec, seed: int = 0) -> np.ndarray:
     model = spec.build(seed=seed)
     with torch.inference_mode():
         return model(example_input(spec, seed)).float().numpy()
-
-
-def to_runtime_input(x: torch.Tensor | np.ndarray, meta: Mapping) -> np.ndarray:
-    """Turn an NCHW float input into what the artifact takes: its layout (``meta["input_layout"]``)
-    and dtype, quantized with ``meta["input_quant"]`` when the graph takes integers."""
-    array = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-    array = array.astype(np.float32)
-    if meta.get("input_layout", "nchw") == "nhwc":
-        array = array.transpose(0, 2, 3, 1)
-    dtype = np.dtype(meta.get("input_dtype", "float32"))
-    quant = meta.get("input_quant")
-    if quant:
-        info = np.iinfo(dtype)
-        array = np.clip(np.round(array / quant["scale"] + quant["zero_point"]), info.min, info.max)
-    return np.ascontiguousarray(array.astype(dtype))
-
-
-def from_runtime_output(y: np.ndarray, meta: Mapping) -> np.ndarray:
-    """Float32 logits from the artifact's raw output (dequantized with ``meta["output_quant"]``)."""
-    quant = meta.get("output_quant")
-    y = np.asarray(y)
-    if quant:
-        return ((y.astype(np.float32) - quant["zero_point"]) * quant["scale"]).astype(np.float32)
-    return y.astype(np.float32)
 
 
 def verdict(result: Parity, precision: str, source_passed: bool | None = None) -> Parity:

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ghostbench import atomic
-from ghostbench.errors import GhostbenchError
+from ghostbench.core import atomic
+from ghostbench.core.errors import GhostbenchError
 
 if TYPE_CHECKING:
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
     from ghostbench.models.registry import ModelSpec
 
 EXTENSION = ".engine"

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
     from ghostbench.models.registry import ModelSpec
 
 EXTENSION = ".tflite"

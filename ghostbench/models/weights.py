@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 from ghostbench.models.registry import ModelSpec
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], *, what: str,
 
 
 def file_sha256(path: str | Path) -> str:
-    from ghostbench.exporters.artifact import file_sha256 as digest
+    from ghostbench.core.artifact import file_sha256 as digest
 
     try:
         return digest(path)

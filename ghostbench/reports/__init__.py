@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ghostbench import atomic
+from ghostbench.core import atomic
 
 MAX_NAME_RUNS = 3
 

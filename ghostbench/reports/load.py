@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from ghostbench.bench.store import LATENCY_COLUMNS, load_run, read_accuracy
-from ghostbench.errors import GhostbenchError
-from ghostbench.runners import ARTIFACT_FORMATS
+from ghostbench.core.cell import ARTIFACT_FORMATS
+from ghostbench.core.errors import GhostbenchError
 
 # Precisions whose accuracy is taken to be the published (fp32) figure; others need a measurement.
 FULL_PRECISIONS = ("fp32", "fp16")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 from ghostbench.runners.base import Runner
 
 RUNNERS: dict[str, str] = {
@@ -21,9 +21,6 @@ RUNNERS: dict[str, str] = {
     "tflite": "ghostbench.runners.tflite_runner:TfliteRunner",
     "tensorrt": "ghostbench.runners.tensorrt_runner:TensorRTRunner",
 }
-
-# The exported format a backend times; backends not listed build the model from the registry.
-ARTIFACT_FORMATS: dict[str, str] = {"onnxruntime": "onnx", "tflite": "tflite", "tensorrt": "tensorrt"}
 
 
 def runner_class(backend: str) -> type[Runner]:

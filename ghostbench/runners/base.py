@@ -2,27 +2,25 @@
 
 A runner only answers queries (mlperf's system under test): ``load`` and ``prepare`` are untimed,
 ``run_once`` times exactly one synchronous inference with the backend's best clock and returns
-nanoseconds. Runners never loop, sleep or compute statistics: ``bench/harness.py`` owns warm-up,
+nanoseconds. Runners never loop, sleep or compute statistics: ``worker/harness.py`` owns warm-up,
 stopping and the time budget. Heavy libraries are imported inside methods, so a runner class can be
 imported (and its ``check`` run) in the parent process without the backend's library.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
-from ghostbench.errors import GhostbenchError, MissingDependencyError
+from ghostbench.core.errors import GhostbenchError, MissingDependencyError
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
-    from ghostbench.bench.cell import Cell
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.core.cell import Cell
 
 
 @runtime_checkable
@@ -127,14 +125,6 @@ def option_bool(cell: Cell, name: str, default: bool) -> bool:
     raise GhostbenchError(f"option {name}={value!r} of backend {cell.backend!r} must be true or false")
 
 
-def package_version(distribution: str) -> str:
-    """The installed version of a pip distribution, without importing it."""
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def require_artifact(cell: Cell, artifact: Artifact | None, fmt: str) -> Path:
     """The artifact's file, after checking it exists and has the format this backend runs."""
     if artifact is None:
@@ -145,18 +135,6 @@ def require_artifact(cell: Cell, artifact: Artifact | None, fmt: str) -> Path:
     if not path.is_file():
         raise GhostbenchError(f"artifact not found: {path}")
     return path
-
-
-def artifact_input(meta: Mapping, seed: int) -> np.ndarray:
-    """The fixed-seed NCHW float32 input of an exported model, shaped from its ``input_shape`` and
-    ``input_layout`` meta: equal to :func:`example_input` (what parity checked) without the registry,
-    so a worker for an artifact backend runs where torch is not installed (an ARM board)."""
-    from ghostbench.bench.inputs import fixed_input
-
-    shape = [int(d) for d in meta["input_shape"]]
-    if meta.get("input_layout", "nchw") == "nhwc" and len(shape) == 4:
-        shape = [shape[0], shape[3], shape[1], shape[2]]
-    return fixed_input(shape, seed)
 
 
 def example_input(model: str, seed: int) -> torch.Tensor:

@@ -10,12 +10,12 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING, ClassVar
 
 from ghostbench import __version__
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 from ghostbench.runners.base import RunnerBase
 
 if TYPE_CHECKING:
-    from ghostbench.bench.cell import Cell
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.core.cell import Cell
 
 FAULTS: tuple[str, ...] = ("raise", "segfault", "hang")
 

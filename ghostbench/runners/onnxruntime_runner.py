@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from ghostbench.errors import GhostbenchError
-from ghostbench.runners.base import RunnerBase, artifact_input, option_bool, require_artifact
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.inputs import artifact_input
+from ghostbench.runners.base import RunnerBase, option_bool, require_artifact
 
 if TYPE_CHECKING:
-    from ghostbench.bench.cell import Cell
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.core.cell import Cell
 
 GRAPH_OPT_LEVELS: dict[str, str] = {
     "all": "ORT_ENABLE_ALL",
@@ -148,7 +149,7 @@ class OnnxRuntimeRunner(RunnerBase):
         accuracy evaluation scores real images through the session and binding that are timed."""
         import onnxruntime as ort
 
-        from ghostbench.exporters.parity import to_runtime_input
+        from ghostbench.core.inputs import to_runtime_input
 
         feed = to_runtime_input(x, self._input_meta)
         name = self._session.get_inputs()[0].name

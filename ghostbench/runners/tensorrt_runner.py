@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 from ghostbench.runners.base import CudaEvents, RunnerBase, example_input, require_artifact
 
 if TYPE_CHECKING:
-    from ghostbench.bench.cell import Cell
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.core.cell import Cell
 
 
 class TensorRTRunner(RunnerBase):
@@ -67,7 +67,7 @@ class TensorRTRunner(RunnerBase):
     def prepare(self, seed: int) -> None:
         import torch
 
-        from ghostbench.exporters.parity import to_runtime_input
+        from ghostbench.core.inputs import to_runtime_input
 
         name = self._inputs[0]
         feed = to_runtime_input(example_input(self._cell.model, seed), self._meta)
@@ -88,7 +88,7 @@ class TensorRTRunner(RunnerBase):
         ``prepare``: accuracy evaluation scores real images through the engine that is timed."""
         import torch
 
-        from ghostbench.exporters.parity import to_runtime_input
+        from ghostbench.core.inputs import to_runtime_input
 
         feed = torch.from_numpy(to_runtime_input(x, self._meta))
         self._buffers[self._inputs[0]].copy_(feed)

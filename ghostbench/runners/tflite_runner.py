@@ -14,18 +14,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from ghostbench.errors import GhostbenchError, MissingDependencyError
-from ghostbench.runners.base import (
-    RunnerBase,
-    artifact_input,
-    option_bool,
-    package_version,
-    require_artifact,
-)
+from ghostbench.core.errors import GhostbenchError, MissingDependencyError
+from ghostbench.core.inputs import artifact_input
+from ghostbench.core.versions import package_version
+from ghostbench.runners.base import RunnerBase, option_bool, require_artifact
 
 if TYPE_CHECKING:
-    from ghostbench.bench.cell import Cell
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.core.cell import Cell
 
 # runtime name -> (module with Interpreter, pip distribution), in order of preference
 INTERPRETERS: dict[str, tuple[str, str]] = {
@@ -119,7 +115,7 @@ class TfliteRunner(RunnerBase):
     def set_input(self, x: np.ndarray) -> None:
         """Set ``x`` (NCHW float32, like the example input) as the input, converted to the model's
         layout and dtype: accuracy evaluation scores real images through the timed interpreter."""
-        from ghostbench.exporters.parity import to_runtime_input
+        from ghostbench.core.inputs import to_runtime_input
 
         detail = self._interpreter.get_input_details()[0]
         meta = {**input_meta(detail), **self._meta}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, ClassVar
 
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 from ghostbench.runners.base import CudaEvents, RunnerBase, example_input, option_bool
 
 if TYPE_CHECKING:
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from ghostbench.bench.cell import Cell
-    from ghostbench.exporters.artifact import Artifact
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.core.cell import Cell
 
 # Weights are drawn from this seed, as the exporters do, so every backend times the same network.
 WEIGHTS_SEED = 0

@@ -18,7 +18,18 @@ BACKENDS: tuple[str, ...] = (
     "tflite",
     "tensorrt",
 )
-DEVICES: tuple[str, ...] = ("cpu", "cuda")
+# Devices a worker on this machine runs (``ghostbench run --device``, the cpu and gpu profiles).
+LOCAL_DEVICES: tuple[str, ...] = ("cpu", "cuda")
+# Devices whose windows run on another machine: a board over SSH, a phone over adb.
+REMOTE_DEVICES: tuple[str, ...] = ("pi", "android")
+DEVICES: tuple[str, ...] = LOCAL_DEVICES + REMOTE_DEVICES
+# What a remote device can time: a board's worker bundle has no torch; a phone runs benchmark_model.
+REMOTE_BACKENDS: dict[str, tuple[str, ...]] = {
+    "pi": ("tflite", "onnxruntime", "null"),
+    "android": ("tflite",),
+}
+# The exported format a backend times; backends not listed build the model from the registry.
+ARTIFACT_FORMATS: dict[str, str] = {"onnxruntime": "onnx", "tflite": "tflite", "tensorrt": "tensorrt"}
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int8_dynamic")
 
 

@@ -3,7 +3,7 @@ kill costs one error row, never the run (pyperf's worker/manager split).
 
 Protocol, JSON both ways, no pickle:
 
-- the parent starts ``python -m ghostbench.runners.worker`` in a new session (so a timeout kills
+- the parent starts ``python -m ghostbench.worker.process`` in a new session (so a timeout kills
   the whole process group, compile workers included) and writes one request to its stdin:
   ``{"protocol": 1, "cell": {...}, "artifact": {...} | null, "harness": {...}, "seed": 0, "window": 0}``;
 - the worker answers with one JSON object on its stdout: ``{"status": "ok", "runtime": ...,
@@ -24,50 +24,24 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
-from ghostbench.bench.cell import Cell
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.cell import Cell
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.window import PROTOCOL, WindowOutcome
 
 if TYPE_CHECKING:
-    from ghostbench.exporters.artifact import Artifact
+    pass
 
-PROTOCOL = 1
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_CHARS = 2000
 
 
-@dataclass
-class WindowOutcome:
-    """What the parent learned from one worker: the worker's answer, or why there is none."""
+def crash_tail(text: str) -> str:
+    """The last lines of a worker's stderr: what explains a failed window in its error row.
 
-    status: str  # ok | error
-    result: dict = field(default_factory=dict)
-    error: str = ""
-    returncode: int | None = None
-    wall_s: float = 0.0
-    stderr_tail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
-def request(cell: Cell, artifact: Artifact | None, harness: dict, *, seed: int, window: int) -> dict:
-    return {
-        "protocol": PROTOCOL,
-        "cell": cell.to_dict(),
-        "artifact": artifact.to_dict() if artifact is not None else None,
-        "harness": harness,
-        "seed": seed,
-        "window": window,
-    }
-
-
-def _tail(text: str) -> str:
-    # faulthandler ends a crash report with one huge "Extension modules: ..." line; the traceback
-    # above it is what explains the crash.
+    faulthandler ends a crash report with one huge "Extension modules: ..." line; the traceback
+    above it is what explains the crash, so that line is dropped."""
     kept = [line for line in text.strip().splitlines() if not line.startswith("Extension modules:")]
     lines = kept[-STDERR_TAIL_LINES:]
     return "\n".join(lines)[-STDERR_TAIL_CHARS:]
@@ -98,7 +72,7 @@ def spawn(
     child_env["OMP_NUM_THREADS"] = str(payload["cell"].get("threads", 1))
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [python, "-m", "ghostbench.runners.worker"],
+        [python, "-m", "ghostbench.worker.process"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -117,7 +91,7 @@ def spawn(
         proc.wait()
         raise
     wall_s = time.perf_counter() - start
-    tail = _tail(err.decode(errors="replace"))
+    tail = crash_tail(err.decode(errors="replace"))
     outcome = WindowOutcome(status="error", returncode=proc.returncode, wall_s=wall_s, stderr_tail=tail)
     answer = None
     if out.strip():
@@ -144,16 +118,17 @@ def spawn(
 
 
 def _measure(payload: dict) -> dict:
-    from ghostbench.bench import env
-    from ghostbench.bench.harness import HarnessConfig, measure_window
+    from ghostbench.core.window import HarnessConfig
     from ghostbench.runners import create, runner_class
+    from ghostbench.worker import env
+    from ghostbench.worker.harness import measure_window
 
     if payload.get("protocol") != PROTOCOL:
         raise GhostbenchError(f"worker protocol {payload.get('protocol')!r} is not {PROTOCOL}")
     cell = Cell.from_dict(payload["cell"])
     artifact = None
     if payload.get("artifact"):
-        from ghostbench.exporters.artifact import Artifact
+        from ghostbench.core.artifact import Artifact
 
         artifact = Artifact.from_dict(payload["artifact"])
     config = HarnessConfig.from_dict(payload["harness"])

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ghostbench.bench import stats
-from ghostbench.errors import GhostbenchError
+from ghostbench.core import stats
+from ghostbench.core.errors import GhostbenchError
 
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 STAT_KEYS: tuple[str, ...] = ("count", "first", "curr", "min", "max", "avg", "std", "p5", "median", "p95")

@@ -1,6 +1,6 @@
-"""The self-contained worker copied to an ARM board: the ghostbench modules one window of an exported
-model needs (worker, harness, statistics, machine probes, the LiteRT and ONNX Runtime runners, the
-fixed-seed input) and no torch code, so the board needs only numpy, scipy and its runtimes.
+"""The self-contained worker copied to an ARM board: the ground layer, the runners and the worker
+folder, whole (``docs/architecture.md``: those three import nothing above them and no torch at
+module level), so the board needs only numpy, scipy and its runtimes.
 
 The bundle is named by the digest of its files, so a board keeps one copy per ghostbench version and
 a run after an upgrade uploads the new one instead of running stale code.
@@ -14,35 +14,17 @@ import tarfile
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2]  # the ghostbench package folder
-# Paths under ghostbench/ that the worker imports for the tflite, onnxruntime and null backends.
-FILES: tuple[str, ...] = (
-    "__init__.py",
-    "errors.py",
-    "bench/__init__.py",
-    "bench/cell.py",
-    "bench/env.py",
-    "bench/harness.py",
-    "bench/inputs.py",
-    "bench/stats.py",
-    "exporters/artifact.py",
-    "exporters/parity.py",
-    "runners/__init__.py",
-    "runners/base.py",
-    "runners/null_runner.py",
-    "runners/onnxruntime_runner.py",
-    "runners/tflite_runner.py",
-    "runners/worker.py",
-    "runners/remote/__init__.py",
-    "runners/remote/board.py",
-)
-# The real exporters/__init__.py imports the exporter modules; the worker only needs the package.
-EXPORTERS_INIT = b'"""Bundle stub: a board runs exported files and never exports (no torch there)."""\n'
+# The folders under ghostbench/ a window needs; the import-graph test keeps them closed.
+FOLDERS: tuple[str, ...] = ("core", "runners", "worker")
 
 
 def files() -> dict[str, bytes]:
-    """Bundle-relative path -> content: the files of :data:`FILES` and the exporters stub."""
-    content = {f"ghostbench/{rel}": (PACKAGE / rel).read_bytes() for rel in FILES}
-    content["ghostbench/exporters/__init__.py"] = EXPORTERS_INIT
+    """Bundle-relative path -> content: the package's ``__init__.py`` and every module of
+    :data:`FOLDERS`."""
+    paths = [PACKAGE / "__init__.py"]
+    for folder in FOLDERS:
+        paths += sorted(p for p in (PACKAGE / folder).rglob("*.py") if "__pycache__" not in p.parts)
+    content = {f"ghostbench/{p.relative_to(PACKAGE).as_posix()}": p.read_bytes() for p in paths}
     return dict(sorted(content.items()))
 
 

@@ -9,7 +9,7 @@ opens one connection and each window costs a multiplexed session, not a handshak
    scipy, created once and reused (or an existing interpreter: ``SshTarget.remote_python``).
 
 Each window then uploads its artifact once (named by sha256) and runs ``board.py window`` in the
-bundle: the board runs ``python -m ghostbench.runners.worker`` with the same JSON protocol and time
+bundle: the board runs ``python -m ghostbench.worker.process`` with the same JSON protocol and time
 limit as a local window and answers with one JSON line, the ``WindowOutcome``.
 
 Every remote command is a list of arguments joined with ``shlex.join`` (each one ``shlex.quote``-d);
@@ -34,14 +34,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ghostbench.errors import GhostbenchError
-from ghostbench.exporters.artifact import file_sha256
-from ghostbench.runners.remote import bundle
-from ghostbench.runners.worker import WindowOutcome, _tail
+from ghostbench.core.artifact import file_sha256
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.window import WindowOutcome
+from ghostbench.worker.process import crash_tail
+from ghostbench.worker.remote import bundle
 
 log = logging.getLogger("ghostbench.bench.remote")
 
-BOARD_MODULE = "ghostbench.runners.remote.board"
+BOARD_MODULE = "ghostbench.worker.remote.board"
 MIN_PYTHON = (3, 11)
 # What the board's venv gets; the fallback serves 32-bit Raspberry Pi OS, which has no
 # ai-edge-litert or onnxruntime wheels (tflite-runtime 2.14 needs numpy<2, docs/backends.md).
@@ -248,7 +249,7 @@ class SshBoard:
         if check and done.returncode != 0:
             raise GhostbenchError(
                 f"on {self.target.destination}, {script[:200]!r} failed with exit status "
-                f"{done.returncode}: {_tail(stderr)[-600:]}"
+                f"{done.returncode}: {crash_tail(stderr)[-600:]}"
             )
         return done
 
@@ -333,7 +334,7 @@ class SshBoard:
         if second.returncode != 0:
             raise GhostbenchError(
                 f"could not install the runtimes on {self.target.destination}: "
-                f"{_tail(second.stderr.decode(errors='replace'))[-600:]}; install them there by hand "
+                f"{crash_tail(second.stderr.decode(errors='replace'))[-600:]}; install them there by hand "
                 "(numpy, scipy, ai-edge-litert or tflite-runtime, onnxruntime) and pass remote_python"
             )
 
@@ -387,7 +388,7 @@ class SshBoard:
             if isinstance(answer, dict) and answer.get("status") in ("ok", "error"):
                 return WindowOutcome(**answer)
             reason = f"the remote worker on {where} exited with code {returncode} and no result"
-        tail = _tail(stderr)
+        tail = crash_tail(stderr)
         return WindowOutcome(
             status="error",
             error=f"{reason}\n{tail}".strip(),

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from ghostbench import __version__
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 
 COMMANDS: dict[str, str] = {
     "models": "ghostbench.commands.models",

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ghostbench.runners.base import package_version
+from ghostbench.core.cell import LOCAL_DEVICES
+from ghostbench.core.versions import package_version
 
 # Distributions whose versions every run records (the runtime is part of what is measured).
 VERSIONED: tuple[str, ...] = (
@@ -278,8 +279,6 @@ def device_name(device: str) -> str:
 
 # ---- evidence that other work shared the machine (read back from run.json by compare and run_noise)
 
-# Devices measured on the host whose load average run.json records (pi/android run elsewhere).
-LOCAL_DEVICES: tuple[str, ...] = ("cpu", "cuda")
 # A machine is busy when its 1-minute load average exceeds its logical CPUs by more than this: a
 # cell with as many threads as CPUs brings the load to the CPU count by itself, and the parent,
 # the probes and kernel threads add a little.

@@ -1,12 +1,12 @@
-"""The board's end of an SSH run; it runs there, from the bundle (``runners/remote/bundle.py``).
+"""The board's end of an SSH run; it runs there, from the bundle (``worker/remote/bundle.py``).
 
-``python -m ghostbench.runners.remote.board COMMAND``:
+``python -m ghostbench.worker.remote.board COMMAND``:
 
 - ``check``: one JSON line, the Python version and the installed versions of the packages a window
   needs, so the laptop can decide whether the board's environment is ready;
 - ``snapshot``: one JSON line, ``env.snapshot()`` of the board plus its ``vcgencmd`` readings;
 - ``window``: reads one JSON line ``{"payload": <worker request>, "timeout_s": S}``, runs it through
-  ``worker.spawn`` (a fresh ``python -m ghostbench.runners.worker`` with the same JSON protocol,
+  ``worker.spawn`` (a fresh ``python -m ghostbench.worker.process`` with the same JSON protocol,
   isolation and time limit as a local window), adds ``vcgencmd`` readings taken before and after
   the worker to its ``env_before``/``env_after``, and writes the ``WindowOutcome`` as one JSON line.
   The laptop keeps stdin open while it waits; stdin ending first means the SSH connection is gone
@@ -100,7 +100,7 @@ def _watch_stdin(done: threading.Event) -> None:
 
 
 def window() -> dict:
-    from ghostbench.runners import worker
+    from ghostbench.worker import process as worker
 
     request = json.loads(sys.stdin.buffer.readline())
     done = threading.Event()
@@ -116,7 +116,7 @@ def window() -> dict:
 
 
 def snapshot() -> dict:
-    from ghostbench.bench import env
+    from ghostbench.worker import env
 
     return {**env.snapshot(), "vcgencmd": vcgencmd()}
 
@@ -127,7 +127,7 @@ COMMANDS = {"check": check, "snapshot": snapshot, "window": window}
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in COMMANDS:
-        print(f"usage: python -m ghostbench.runners.remote.board {{{','.join(COMMANDS)}}}", file=sys.stderr)
+        print(f"usage: python -m ghostbench.worker.remote.board {{{','.join(COMMANDS)}}}", file=sys.stderr)
         return 2
     answer = COMMANDS[args[0]]()
     sys.stdout.write(json.dumps(answer) + "\n")

@@ -26,13 +26,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ghostbench.bench.cell import Cell
-from ghostbench.bench.harness import HarnessConfig
-from ghostbench.errors import GhostbenchError
-from ghostbench.exporters.artifact import file_sha256
+from ghostbench.core.artifact import file_sha256
+from ghostbench.core.cell import Cell
+from ghostbench.core.errors import GhostbenchError
+from ghostbench.core.window import HarnessConfig, WindowOutcome
 from ghostbench.runners.base import option_bool
-from ghostbench.runners.remote import parse
-from ghostbench.runners.worker import WindowOutcome, _tail
+from ghostbench.worker.process import crash_tail
+from ghostbench.worker.remote import parse
 
 log = logging.getLogger("ghostbench.bench.remote")
 
@@ -57,6 +57,8 @@ THERMAL_SCRIPT = (
     "done 2>/dev/null"
 )
 ADB_TIMEOUT_S = 60.0
+# Where ``make bench DEVICE=android`` finds TFLite's benchmark_model binary for the phone.
+BENCHMARK_MODEL_ENV = "GHOSTBENCH_BENCHMARK_MODEL"
 PUSH_TIMEOUT_S = 600.0
 
 
@@ -161,8 +163,6 @@ class AdbPhone:
     @classmethod
     def connect(cls, serial: str | None, benchmark_model: Path | None) -> AdbPhone:
         """Pick the phone, push ``benchmark_model``; fails at once with what to pass."""
-        from ghostbench.runners.remote import BENCHMARK_MODEL_ENV
-
         adb = shutil.which("adb")
         if adb is None:
             raise GhostbenchError(
@@ -196,7 +196,7 @@ class AdbPhone:
         done = _run(self.argv("push", str(local), remote), PUSH_TIMEOUT_S, check=False)
         if done.returncode != 0:
             raise GhostbenchError(
-                f"adb push {local} to {self.serial} failed: {_tail(done.stderr or done.stdout)}"
+                f"adb push {local} to {self.serial} failed: {crash_tail(done.stderr or done.stdout)}"
             )
 
     def setup(self) -> None:
@@ -254,7 +254,7 @@ class AdbPhone:
             output = parse.parse_output(text)
         except parse.BenchmarkOutputError as exc:
             status = f" (exit status {done.returncode})" if done.returncode else ""
-            error = f"benchmark_model on {self.serial}{status}: {exc}\n{_tail(text)}"
+            error = f"benchmark_model on {self.serial}{status}: {exc}\n{crash_tail(text)}"
             return WindowOutcome(status="error", error=error, returncode=done.returncode, wall_s=wall_s)
         result = {
             "status": "ok",
@@ -280,5 +280,5 @@ def _run(argv: list[str], timeout_s: float, check: bool = True) -> subprocess.Co
     except subprocess.TimeoutExpired:
         raise GhostbenchError(f"{shlex.join(argv)[:200]} did not finish within {timeout_s:g} s") from None
     if check and done.returncode != 0:
-        raise GhostbenchError(f"{shlex.join(argv)[:200]} failed: {_tail(done.stderr or done.stdout)}")
+        raise GhostbenchError(f"{shlex.join(argv)[:200]} failed: {crash_tail(done.stderr or done.stdout)}")
     return done

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ghostbench.errors import GhostbenchError
+from ghostbench.core.errors import GhostbenchError
 
 # mkstemp makes files private; results, artifacts and reports are meant to be read by other tools.
 FILE_MODE = 0o644
