@@ -45,6 +45,7 @@ from pathlib import Path
 
 from ghostbench.bench import compare, run_noise
 from ghostbench.core.errors import GhostbenchError
+from ghostbench.reports import compare_text
 
 TARGET = 1  # flagged cells allowed over all comparisons
 FLAGGED = (compare.REGRESSION, compare.IMPROVEMENT)
@@ -84,11 +85,11 @@ def judge(runs: list[Path], threshold: float, noise: float) -> dict:
         for cell in result.of(compare.NOT_COMPARABLE):
             reasons[cell.reason.split(":")[0]] += 1
         flagged = [
-            f"{c.cell} {compare.fmt_change(c.ratio)} (margin {compare.fmt_margin(c.margin)})"
+            f"{c.cell} {compare_text.fmt_change(c.ratio)} (margin {compare_text.fmt_margin(c.margin)})"
             for c in result.cells
             if c.status in FLAGGED
         ]
-        print(f"  {a.name} → {b.name}: {compare.summary_line(result)}")
+        print(f"  {a.name} → {b.name}: {compare_text.summary_line(result)}")
         for line in flagged:
             print(f"      flagged: {line}")
         pairs.append({"baseline": a.name, "new": b.name, "counts": counts, "flagged": flagged})

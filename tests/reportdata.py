@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ghostbench.bench.measure import MEASURED_COLUMNS
-from ghostbench.bench.store import latency_frame
+from ghostbench.bench.store import MEASURED_COLUMNS, latency_frame
 from ghostbench.core.stats import median_ci
 
 SCHEMA_VERSION = 1

@@ -196,7 +196,7 @@ def test_a_cell_whose_export_fails_is_reported_and_fails_the_run(tmp_path, monke
     harness = HarnessConfig(
         warmup_min_iters=5, warmup_min_s=0.0, min_samples=50, min_time_s=0.05, time_cap_s=0.2
     )
-    settings = BenchSettings(measure=MeasureOptions(rounds=1, harness=harness, timeout_s=60), report=False)
+    settings = BenchSettings(measure=MeasureOptions(rounds=1, harness=harness, timeout_s=60))
     out = io.StringIO()
     console = Console(file=out, width=200)
 

@@ -17,7 +17,9 @@ from comparedata import SlowedRunner, SynthCell, env, write_run
 
 from ghostbench.bench import compare
 from ghostbench.commands.cli import main
+from ghostbench.core import stats
 from ghostbench.core.errors import GhostbenchError
+from ghostbench.reports import compare_text
 
 CELLS = (
     SynthCell("ghostnet_050", median_ms=2.0),
@@ -73,8 +75,8 @@ def test_decide_needs_the_whole_interval_beyond_the_margin() -> None:
 
 def test_window_spread_is_the_range_of_window_medians_over_the_median() -> None:
     windows = [np.full(10, 100.0), np.full(10, 110.0), np.full(10, 120.0)]
-    assert compare.window_spread(windows) == pytest.approx(20 / 110)
-    assert compare.window_spread([np.array([90.0, 100.0, 110.0])]) == 0.0  # one window: no spread
+    assert stats.window_spread(windows) == pytest.approx(20 / 110)
+    assert stats.window_spread([np.array([90.0, 100.0, 110.0])]) == 0.0  # one window: no spread
 
 
 # ---- the decision on runs --------------------------------------------------------------------------
@@ -348,7 +350,7 @@ def test_cli_table_json_and_markdown(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_markdown_escapes_strings_from_results(tmp_path: Path) -> None:
     broken = replace(CELLS[0], error="<script>x</script> | *boom*")
     base, new = _runs(tmp_path, [broken, *CELLS[1:]])
-    md = compare.to_markdown(compare.compare_runs(base, new))
+    md = compare_text.to_markdown(compare.compare_runs(base, new))
     assert "<script>" not in md
     assert "&lt;script&gt;x&lt;/script&gt; \\| \\*boom\\*" in md
 

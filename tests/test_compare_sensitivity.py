@@ -31,6 +31,7 @@ from ghostbench.core import window
 from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.window import HarnessConfig
+from ghostbench.reports import compare_text as text
 from ghostbench.worker import env
 from ghostbench.worker import process as worker
 
@@ -139,7 +140,7 @@ def test_compare_flags_exactly_the_cell_made_10_percent_slower(
         pytest.skip(f"this machine was too busy to judge any cell: {exc}")
     by_cell = {c.cell: c for c in result.cells}
     slowed, control = by_cell[SLOWED.key], by_cell[CONTROL.key]
-    table = compare.to_markdown(result)
+    table = text.to_markdown(result)
     # Whatever the noise: the slowed cell is never called faster, the control never changed (it may
     # be not comparable when the machine was busy around one of its windows).
     assert slowed.status in (compare.REGRESSION, compare.UNCHANGED, compare.NOT_COMPARABLE), table
@@ -154,10 +155,10 @@ def test_compare_flags_exactly_the_cell_made_10_percent_slower(
         and slowed.ratio_low <= 1 + slowed.margin
     )
     if busy or too_noisy:
-        why = slowed.reason if busy else f"margin {compare.fmt_margin(slowed.margin)} from the window noise"
+        why = slowed.reason if busy else f"margin {text.fmt_margin(slowed.margin)} from the window noise"
         pytest.skip(
             f"too noisy here to resolve a {SLOWDOWN:.0%} slowdown ({why}); measured change "
-            f"{compare.fmt_change(slowed.ratio)} {compare.fmt_interval(slowed.ratio_low, slowed.ratio_high)}"
+            f"{text.fmt_change(slowed.ratio)} {text.fmt_interval(slowed.ratio_low, slowed.ratio_high)}"
         )
     flagged = [c.cell for c in result.cells if c.status in (compare.REGRESSION, compare.IMPROVEMENT)]
     assert flagged == [SLOWED.key], table

@@ -9,7 +9,7 @@ from importlib import metadata
 import psutil
 import pytest
 
-from ghostbench.bench.measure import _CellState, result_row
+from ghostbench.bench.measure import CellState, result_row
 from ghostbench.core.cell import Cell
 from ghostbench.core.window import HarnessConfig
 from ghostbench.worker import env
@@ -106,7 +106,7 @@ def _answer(samples: list[int], after_count: int) -> dict:
 
 def test_throttling_during_a_window_flags_the_cell() -> None:
     samples = [1_000_000 + (i % 3) for i in range(200)]
-    calm = _CellState(Cell("ghostnet_050", "null"), windows=[_answer(samples, 10), _answer(samples, 10)])
-    hot = _CellState(Cell("ghostnet_050", "null"), windows=[_answer(samples, 10), _answer(samples, 12)])
+    calm = CellState(Cell("ghostnet_050", "null"), windows=[_answer(samples, 10), _answer(samples, 10)])
+    hot = CellState(Cell("ghostnet_050", "null"), windows=[_answer(samples, 10), _answer(samples, 12)])
     assert result_row(calm, "run", HarnessConfig())["flags"] == ""
     assert result_row(hot, "run", HarnessConfig())["flags"] == "throttled"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ghostbench.core import stats
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.worker.remote import adb, parse
 from ghostbench.worker.remote.board import parse_vcgencmd
@@ -134,9 +135,9 @@ def test_missing_init_time_is_rejected() -> None:
         parse.parse_output(text)
 
 
-def test_reported_summary_pools_windows_exactly() -> None:
+def test_summarize_reported_pools_windows_exactly() -> None:
     one = parse.reported(_parse("litert_percentiles.txt"))
-    summary = parse.reported_summary([one])
+    summary = stats.summarize_reported([one])
     assert summary.n == 146 and summary.windows == 1
     assert summary.median_ns == 6_851_000 and summary.mean_ns == pytest.approx(6_874_330)
     assert summary.std_ns == pytest.approx(91_000 * math.sqrt(146 / 145))  # population -> ddof 1
@@ -144,7 +145,7 @@ def test_reported_summary_pools_windows_exactly() -> None:
     assert math.isnan(summary.p90_ns) and math.isnan(summary.ci_low_ns) and summary.flags == ()
 
     slow = {**one, "count": 54, "avg_ns": 7_874_330.0, "median_ns": 7_851_000.0, "max_ns": 9_000_000.0}
-    pooled = parse.reported_summary([one, slow])
+    pooled = stats.summarize_reported([one, slow])
     assert pooled.n == 200
     assert pooled.mean_ns == pytest.approx((146 * 6_874_330 + 54 * 7_874_330) / 200)
     x2 = (146 * (91_000**2 + 6_874_330**2) + 54 * (91_000**2 + 7_874_330**2)) / 200
@@ -154,8 +155,8 @@ def test_reported_summary_pools_windows_exactly() -> None:
     assert pooled.max_ns == 9_000_000
 
 
-def test_reported_summary_without_percentiles_has_no_median() -> None:
-    summary = parse.reported_summary([parse.reported(_parse("tf_no_percentiles.txt"))])
+def test_summarize_reported_without_percentiles_has_no_median() -> None:
+    summary = stats.summarize_reported([parse.reported(_parse("tf_no_percentiles.txt"))])
     assert math.isnan(summary.median_ns) and math.isnan(summary.window_spread)
     assert summary.mean_ns == pytest.approx(18_861_200)
 

@@ -211,7 +211,7 @@ def test_pi_bench_over_ssh_end_to_end(sshd: Sshd, artifacts: dict[str, Artifact]
         plan = replace(plan, cells=(*plan.cells, crash))
         cache = artifacts["tflite"].path.parents[2]
         settings = BenchSettings(
-            measure=MeasureOptions(rounds=2, harness=QUICK, timeout_s=120), cache_dir=cache, report=False
+            measure=MeasureOptions(rounds=2, harness=QUICK, timeout_s=120), cache_dir=cache
         )
         run_dir = tmp_path / "results" / "pi-run"
         assert run_plan(plan, run_dir, settings, spawn=board.spawn, console=_quiet()) == 2

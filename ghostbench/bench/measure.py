@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ghostbench.bench.store import RunStore, samples_frame
+from ghostbench.bench.store import MEASURED_COLUMNS, RunStore, samples_frame
 from ghostbench.core import stats
 from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.window import HarnessConfig, WindowOutcome, request
+from ghostbench.models.info import ModelInfo, model_info
 from ghostbench.worker import env, process
 
 if TYPE_CHECKING:
@@ -31,24 +32,6 @@ if TYPE_CHECKING:
 
 # Flags in the order the schema lists them.
 FLAG_ORDER: tuple[str, ...] = ("high_cv", "drift", "time_cap", "throttled", "window_outlier", "parity_failed")
-# Columns only a measured cell has; an error row leaves them empty.
-MEASURED_COLUMNS: tuple[str, ...] = (
-    "median_ms",
-    "p90_ms",
-    "p99_ms",
-    "mean_ms",
-    "std_ms",
-    "min_ms",
-    "max_ms",
-    "cv",
-    "ci_low_ms",
-    "ci_high_ms",
-    "n",
-    "windows",
-    "window_spread",
-    "first_ms",
-    "load_ms",
-)
 # The null runner's window for the overhead floor: short, many samples.
 OVERHEAD_HARNESS = HarnessConfig(
     warmup_min_iters=1000,
@@ -96,42 +79,11 @@ class MeasureOptions:
         )
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """Per-model columns, computed once in the parent (never inside a timed window)."""
-
-    family: str = ""
-    params: int | None = None
-    macs: int | None = None
-    activations: int | None = None
-    top1: float | None = None
-    top1_source: str = ""
-    top1_kind: str = ""
-
-
-def model_info(model: str) -> ModelInfo:
-    """Family, complexity (``ghostbench.models.complexity``) and published top-1 of ``model``."""
-    from ghostbench.models import complexity, registry
-
-    try:
-        spec = registry.get(model)
-    except KeyError as exc:
-        raise GhostbenchError(str(exc)) from None
-    counts = complexity.count_model(model)
-    reference = spec.reference
-    return ModelInfo(
-        family=spec.family,
-        params=counts.params,
-        macs=counts.macs,
-        activations=counts.activations,
-        top1=reference.top1 if reference else None,
-        top1_source=reference.source if reference else "",
-        top1_kind="published" if reference else "",
-    )
-
-
 @dataclass
-class _CellState:
+class CellState:
+    """What the rounds have learned about one cell so far: its artifact, model columns and the
+    worker answers of its windows, until it becomes a row."""
+
     cell: Cell
     artifact: Artifact | None = None
     info: ModelInfo = field(default_factory=ModelInfo)
@@ -142,7 +94,8 @@ class _CellState:
     done: bool = False
 
 
-def _ms(ns: float) -> float:
+def ns_to_ms(ns: float) -> float:
+    """Nanoseconds (what workers measure) to milliseconds (what rows hold)."""
     return ns / 1e6
 
 
@@ -150,7 +103,7 @@ def _median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
-def _common(state: _CellState, run_id: str) -> dict:
+def _common(state: CellState, run_id: str) -> dict:
     cell, info, artifact = state.cell, state.info, state.artifact
     first = state.windows[0] if state.windows else {}
     parity = artifact.parity if artifact is not None else None
@@ -183,19 +136,17 @@ def _common(state: _CellState, run_id: str) -> dict:
     }
 
 
-def error_row(state: _CellState, run_id: str) -> dict:
+def error_row(state: CellState, run_id: str) -> dict:
     """The row of a failed cell: identity and model columns, no numbers, the reason."""
     return {**_common(state, run_id), "status": "error", "error": state.error}
 
 
-def result_row(state: _CellState, run_id: str, harness: HarnessConfig) -> dict:
+def result_row(state: CellState, run_id: str, harness: HarnessConfig) -> dict:
     """The row of a measured cell: the summary of all windows' samples plus the cell's flags."""
     results = [w["window"] for w in state.windows]
     if all("reported" in w for w in state.windows):
         # A benchmark tool that prints statistics, not samples (TFLite benchmark_model over adb).
-        from ghostbench.worker.remote.parse import reported_summary
-
-        summary = reported_summary([w["reported"] for w in state.windows])
+        summary = stats.summarize_reported([w["reported"] for w in state.windows])
     else:
         summary = stats.summarize([r["samples_ns"] for r in results], confidence=harness.confidence)
     flags = set(summary.flags)
@@ -211,26 +162,26 @@ def result_row(state: _CellState, run_id: str, harness: HarnessConfig) -> dict:
     return {
         **_common(state, run_id),
         "status": "ok",
-        "median_ms": _ms(summary.median_ns),
-        "p90_ms": _ms(summary.p90_ns),
-        "p99_ms": _ms(summary.p99_ns),
-        "mean_ms": _ms(summary.mean_ns),
-        "std_ms": _ms(summary.std_ns),
-        "min_ms": _ms(summary.min_ns),
-        "max_ms": _ms(summary.max_ns),
+        "median_ms": ns_to_ms(summary.median_ns),
+        "p90_ms": ns_to_ms(summary.p90_ns),
+        "p99_ms": ns_to_ms(summary.p99_ns),
+        "mean_ms": ns_to_ms(summary.mean_ns),
+        "std_ms": ns_to_ms(summary.std_ns),
+        "min_ms": ns_to_ms(summary.min_ns),
+        "max_ms": ns_to_ms(summary.max_ns),
         "cv": summary.cv,
-        "ci_low_ms": _ms(summary.ci_low_ns),
-        "ci_high_ms": _ms(summary.ci_high_ns),
+        "ci_low_ms": ns_to_ms(summary.ci_low_ns),
+        "ci_high_ms": ns_to_ms(summary.ci_high_ns),
         "n": summary.n,
         "windows": summary.windows,
         "window_spread": summary.window_spread,
-        "first_ms": _ms(_median([r["first_ns"] for r in results])),
-        "load_ms": _ms(_median([r["load_ns"] for r in results])),
+        "first_ms": ns_to_ms(_median([r["first_ns"] for r in results])),
+        "load_ms": ns_to_ms(_median([r["load_ns"] for r in results])),
         "flags": ";".join(f for f in FLAG_ORDER if f in flags),
     }
 
 
-def window_details(state: _CellState) -> dict:
+def window_details(state: CellState) -> dict:
     """Per-window facts for ``run.json``: how each window warmed up and stopped, and the machine."""
     details = []
     for i, answer in enumerate(state.windows):
@@ -248,9 +199,9 @@ def window_details(state: _CellState) -> dict:
                 "timed_s": r["timed_ns"] / 1e9,
                 "n": len(r["samples_ns"]) or reported.get("count", 0),
                 "halfwidth": r["halfwidth"],
-                "median_ms": None if median_ns is None else _ms(median_ns),
-                "load_ms": _ms(r["load_ns"]),
-                "first_ms": _ms(r["first_ns"]),
+                "median_ms": None if median_ns is None else ns_to_ms(median_ns),
+                "load_ms": ns_to_ms(r["load_ns"]),
+                "first_ms": ns_to_ms(r["first_ns"]),
                 "wall_s": state.wall_s[i],
                 "throttle": env.throttle_reasons(answer.get("env_before", {}), answer.get("env_after", {})),
                 "env_before": answer.get("env_before", {}),
@@ -288,11 +239,11 @@ def measure(
     duplicates = sorted(k for k, count in Counter(keys).items() if count > 1)
     if duplicates:
         raise GhostbenchError(f"cells repeat: {', '.join(duplicates)}")
-    states = [_CellState(cell) for cell in cells]
+    states = [CellState(cell) for cell in cells]
     infos: dict[str, ModelInfo] = {}
     rows: dict[str, dict] = {}
 
-    def finish(state: _CellState, row: dict, samples: list[list[int]]) -> None:
+    def finish(state: CellState, row: dict, samples: list[list[int]]) -> None:
         state.done = True
         rows[state.cell.key] = row
         if store is not None:
@@ -301,7 +252,7 @@ def measure(
         if on_cell_done is not None:
             on_cell_done(row)
 
-    def fail(state: _CellState, error: str) -> None:
+    def fail(state: CellState, error: str) -> None:
         state.error = error
         finish(state, error_row(state, run_id), [])
 

@@ -8,12 +8,13 @@ finished cell is already on disk, ``run.json`` says ``interrupted`` and how to r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from ghostbench.bench.store import RunStore
 from ghostbench.core.artifact import Artifact
 from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
-from ghostbench.reports.fmt import finite
+from ghostbench.core.stats import finite
 from ghostbench.worker import env
 
 LOG_NAME = "bench.log"
@@ -51,7 +52,6 @@ class BenchSettings:
     measure: MeasureOptions
     cache_dir: Path | None = None
     allow_parity_failure: bool = False
-    report: bool = True
     command: list[str] = field(default_factory=list)
 
 
@@ -71,13 +71,19 @@ def check_output_dir(out_dir: Path) -> None:
         )
 
 
-def _start_log(run_dir: Path) -> logging.Handler:
+@contextlib.contextmanager
+def run_log(run_dir: Path) -> Iterator[logging.Logger]:
+    """The run's logger, writing to ``run_dir/bench.log`` (appended) while the block runs."""
     handler = logging.FileHandler(run_dir / LOG_NAME, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False  # the console shows progress; the details go to bench.log only
-    return handler
+    try:
+        yield log
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def _progress(console: Console) -> Progress:
@@ -145,7 +151,8 @@ def export_all(
     return artifacts, skipped
 
 
-def _ms(x: object) -> str:
+def _ms_text(x: object) -> str:
+    """Milliseconds with three decimals for the summary table (its header carries the unit)."""
     return f"{x:.3f}" if finite(x) else "–"
 
 
@@ -184,9 +191,11 @@ def _summary(rows: list[dict], console: Console) -> None:
             row["backend"],
             row["precision"],
             str(row["threads"]),
-            _ms(row["median_ms"]),
-            _ms(row["p90_ms"]),  # a phone's benchmark_model may print no percentiles: "–"
-            f"{_ms(row['ci_low_ms'])}-{_ms(row['ci_high_ms'])}" if finite(row["ci_low_ms"]) else "–",
+            _ms_text(row["median_ms"]),
+            _ms_text(row["p90_ms"]),  # a phone's benchmark_model may print no percentiles: "–"
+            f"{_ms_text(row['ci_low_ms'])}-{_ms_text(row['ci_high_ms'])}"
+            if finite(row["ci_low_ms"])
+            else "–",
             row["flags"] or "",
         )
     console.print(table)
@@ -207,12 +216,8 @@ def run_plan(
     console = console or terminal(stderr=True, width=None if sys.stderr.isatty() else 140)
     store = RunStore(run_dir)
     check_output_dir(run_dir)
-    handler = _start_log(run_dir)
-    try:
+    with run_log(run_dir):
         return _run(plan, store, settings, resume, console, spawn)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
 
 
 def _run(
@@ -325,19 +330,4 @@ def _run(
         console.print(Text.assemble(("not measured", "red"), f": {cell.key}: {why.splitlines()[0]}"))
     not_exported = f", {len(export_skips)} not exported (see above)" if export_skips else ""
     console.print(f"results: {store.path} ({len(latency)} cells, {len(failed)} failed{not_exported})")
-    if settings.report:
-        _write_report(store.path, console)
     return 0 if failed.empty and not export_skips else 2
-
-
-def _write_report(run_dir: Path, console: Console) -> None:
-    """The HTML report of the run; a report failure is logged and shown, the results stay."""
-    from ghostbench.reports import build_report
-
-    try:
-        path = build_report([run_dir])
-    except Exception as exc:  # the measurements are safe on disk; say why the report is missing
-        log.exception("report failed")
-        console.print(f"[red]report failed[/]: {exc}; retry with: ghostbench report {run_dir}")
-        return
-    console.print(f"report: {path}")

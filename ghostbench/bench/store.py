@@ -32,6 +32,24 @@ ACCURACY_CSV = "accuracy.csv"
 ACCURACY_COLUMNS: tuple[str, ...] = ("model", "format", "precision", "top1", "top5", "n", "data")
 ACCURACY_KEY: tuple[str, ...] = ("model", "format", "precision")
 
+# Columns only a measured cell has; an error row leaves them empty.
+MEASURED_COLUMNS: tuple[str, ...] = (
+    "median_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "std_ms",
+    "min_ms",
+    "max_ms",
+    "cv",
+    "ci_low_ms",
+    "ci_high_ms",
+    "n",
+    "windows",
+    "window_spread",
+    "first_ms",
+    "load_ms",
+)
 # Column -> pandas dtype, in schema order. Ints are nullable: an error row has no numbers.
 LATENCY_COLUMNS: dict[str, str] = {
     "schema_version": "int64",

@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 HELP = "plan, export and measure a device profile; write results/ and an HTML report"
 
@@ -64,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ghostbench.bench.console import terminal
     from ghostbench.bench.measure import MeasureOptions
     from ghostbench.bench.orchestrate import BenchSettings, check_output_dir, run_plan
     from ghostbench.bench.plan import Plan, get_profile, make_plan
@@ -130,7 +135,26 @@ def run(args: argparse.Namespace) -> int:
         measure=options,
         cache_dir=args.cache_dir,
         allow_parity_failure=args.allow_parity_failure,
-        report=not args.no_report,
         command=["ghostbench", *sys.argv[1:]],
     )
-    return run_plan(plan, run_dir, settings, resume=bool(args.resume), spawn=spawn)
+    # Wide enough for the summary table when stderr is a file or a CI log (rich would assume 80).
+    console = terminal(stderr=True, width=None if sys.stderr.isatty() else 140)
+    code = run_plan(plan, run_dir, settings, resume=bool(args.resume), console=console, spawn=spawn)
+    if not args.no_report:
+        write_report(run_dir, console)
+    return code
+
+
+def write_report(run_dir: Path, console: Console) -> None:
+    """The HTML report of the run; a report failure is logged and shown, the results stay."""
+    from ghostbench.bench.orchestrate import run_log
+    from ghostbench.reports import build_report
+
+    with run_log(run_dir) as log:
+        try:
+            path = build_report([run_dir])
+        except Exception as exc:  # the measurements are safe on disk; say why the report is missing
+            log.exception("report failed")
+            console.print(f"[red]report failed[/]: {exc}; retry with: ghostbench report {run_dir}")
+            return
+    console.print(f"report: {path}")

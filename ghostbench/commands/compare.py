@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ghostbench.bench import compare as cmp
     from ghostbench.core import atomic
+    from ghostbench.reports import compare_text as text
     from ghostbench.reports.fmt import ms
 
     result = cmp.compare_runs(args.baseline, args.new, args.threshold, run_noise=args.run_noise)
@@ -88,13 +89,13 @@ def run(args: argparse.Namespace) -> int:
     for c in result.cells:
         texts = (
             c.cell,
-            cmp.STATUS_TEXT[c.status],
+            text.STATUS_TEXT[c.status],
             ms(c.baseline_ms),
             ms(c.new_ms),
-            cmp.fmt_change(c.ratio),
-            cmp.fmt_interval(c.ratio_low, c.ratio_high),
-            cmp.fmt_margin(c.margin),
-            cmp.fmt_p(c.p_value),
+            text.fmt_change(c.ratio),
+            text.fmt_interval(c.ratio_low, c.ratio_high),
+            text.fmt_margin(c.margin),
+            text.fmt_p(c.p_value),
             c.reason,
         )
         # Text, not str: a cell key or an error message must never be read as rich markup.
@@ -106,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"note: {note}", markup=False)
     console.print(f"run noise: {result.run_noise_source}", markup=False)
     verdict = "REGRESSION" if result.regressed else "no regression"
-    console.print(f"{verdict}: {cmp.summary_line(result)}", markup=False)
+    console.print(f"{verdict}: {text.summary_line(result)}", markup=False)
     if args.json:
         atomic.write_text(args.json, json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
     if args.markdown:
-        atomic.write_text(args.markdown, cmp.to_markdown(result))
+        atomic.write_text(args.markdown, text.to_markdown(result))
     return result.exit_code

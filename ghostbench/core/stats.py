@@ -14,6 +14,7 @@ Flags turn instability into data (pyperf's ``format_checks`` spirit):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -136,20 +137,21 @@ class Summary:
     n: int
     windows: int
     median_ns: float
-    p90_ns: float
-    p99_ns: float
     mean_ns: float
     std_ns: float
     min_ns: float
     max_ns: float
     cv: float
-    ci_low_ns: float
-    ci_high_ns: float
     window_medians_ns: tuple[float, ...]
     window_spread: float
-    outlier_windows: tuple[int, ...]
-    drift: float
     flags: tuple[str, ...]
+    # What only samples give; NaN or empty when a tool reported statistics instead.
+    p90_ns: float = math.nan
+    p99_ns: float = math.nan
+    ci_low_ns: float = math.nan
+    ci_high_ns: float = math.nan
+    outlier_windows: tuple[int, ...] = ()
+    drift: float = 0.0
 
 
 def summarize(
@@ -205,3 +207,45 @@ def summarize(
         drift=worst,
         flags=tuple(flags),
     )
+
+
+def summarize_reported(reports: Sequence[dict], high_cv: float = HIGH_CV) -> Summary:
+    """:func:`summarize` for windows that reported statistics instead of samples (TFLite's
+    benchmark_model on a phone, ``worker/remote/parse.py``).
+
+    Exact pooling where the statistics allow it: n, mean, min, max and the (ddof=1) std from the
+    windows' counts, means and population stds. The median is the window's own (the tool's
+    upper median) for one window and the median of the window medians for several; it and the
+    window spread need the percentiles recent builds print (NaN without them). p90, p99 and the
+    median's interval need samples: NaN. ``high_cv`` is the only flag the statistics support.
+    """
+    if not reports:
+        raise ValueError("no windows to summarize")
+    counts = [int(r["count"]) for r in reports]
+    n = sum(counts)
+    mean = sum(c * r["avg_ns"] for c, r in zip(counts, reports, strict=True)) / n
+    second = sum(c * (r["std_ns"] ** 2 + r["avg_ns"] ** 2) for c, r in zip(counts, reports, strict=True)) / n
+    variance = max(second - mean**2, 0.0)
+    std = math.sqrt(variance * n / (n - 1)) if n > 1 else 0.0
+    medians = tuple(float("nan") if r.get("median_ns") is None else float(r["median_ns"]) for r in reports)
+    median = float(np.median(medians))  # NaN if any window printed no median
+    spread = (max(medians) - min(medians)) / median if median > 0 else float("nan")
+    cv = std / mean if mean > 0 else float("nan")
+    return Summary(
+        n=n,
+        windows=len(reports),
+        median_ns=median,
+        mean_ns=mean,
+        std_ns=std,
+        min_ns=min(r["min_ns"] for r in reports),
+        max_ns=max(r["max_ns"] for r in reports),
+        cv=cv,
+        window_medians_ns=medians,
+        window_spread=spread,
+        flags=("high_cv",) if cv > high_cv else (),
+    )
+
+
+def finite(x: object) -> bool:
+    """A real number (not bool, not NaN or inf): a figure that can be shown or compared."""
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
+from ghostbench.core.stats import finite
 
-def finite(x: object) -> bool:
-    """A real number (not bool, not NaN or inf): what the formatters print rather than a dash."""
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+__all__ = ["corr", "count", "finite", "integer", "ms", "ms_range", "num", "pct", "ratio_pct"]
 
 
 def num(x: object, digits: int = 3) -> str:

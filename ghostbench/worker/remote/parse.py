@@ -19,7 +19,7 @@ formerly tensorflow/tensorflow ``tensorflow/lite/tools/benchmark/``), not guesse
   on stdout, ``ERROR: `` on stderr; logcat copies carry an ``I tflite :`` style prefix instead.
 
 All times the tool prints are microseconds. It keeps no per-iteration samples, so a window it
-measured carries its statistics (``reported``) in place of samples, and :func:`reported_summary`
+measured carries its statistics (``reported``) in place of samples, and ``core.stats.summarize_reported``
 turns those into the row's figures.
 """
 
@@ -27,12 +27,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
-from ghostbench.core import stats
 from ghostbench.core.errors import GhostbenchError
 
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -191,46 +187,3 @@ def reported(output: BenchmarkOutput) -> dict:
         for key, value in asdict(output.timed).items()
         if key != "count"
     } | {"count": output.timed.count}
-
-
-def reported_summary(reports: Sequence[dict], high_cv: float = stats.HIGH_CV) -> stats.Summary:
-    """The row's figures from windows that reported statistics instead of samples.
-
-    Exact pooling where the statistics allow it: n, mean, min, max and the (ddof=1) std from the
-    windows' counts, means and population stds. The median is the window's own (the tool's
-    upper median) for one window and the median of the window medians for several; it and the
-    window spread need the percentiles recent builds print (NaN without them). p90, p99 and the
-    median's interval need samples: NaN. ``high_cv`` is the only flag the statistics support.
-    """
-    if not reports:
-        raise ValueError("no windows to summarize")
-    counts = [int(r["count"]) for r in reports]
-    n = sum(counts)
-    mean = sum(c * r["avg_ns"] for c, r in zip(counts, reports, strict=True)) / n
-    second = sum(c * (r["std_ns"] ** 2 + r["avg_ns"] ** 2) for c, r in zip(counts, reports, strict=True)) / n
-    variance = max(second - mean**2, 0.0)
-    std = math.sqrt(variance * n / (n - 1)) if n > 1 else 0.0
-    medians = tuple(float("nan") if r.get("median_ns") is None else float(r["median_ns"]) for r in reports)
-    median = float(np.median(medians))  # NaN if any window printed no median
-    spread = (max(medians) - min(medians)) / median if median > 0 else float("nan")
-    cv = std / mean if mean > 0 else float("nan")
-    nan = float("nan")
-    return stats.Summary(
-        n=n,
-        windows=len(reports),
-        median_ns=median,
-        p90_ns=nan,
-        p99_ns=nan,
-        mean_ns=mean,
-        std_ns=std,
-        min_ns=min(r["min_ns"] for r in reports),
-        max_ns=max(r["max_ns"] for r in reports),
-        cv=cv,
-        ci_low_ns=nan,
-        ci_high_ns=nan,
-        window_medians_ns=medians,
-        window_spread=spread,
-        outlier_windows=(),
-        drift=0.0,
-        flags=("high_cv",) if cv > high_cv else (),
-    )
