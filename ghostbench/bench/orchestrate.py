@@ -232,27 +232,22 @@ def _run(
     todo = [c for c in plan.cells if c.key not in done]
     skipped = [{"cell": c.key, "reason": why} for c, why in plan.skipped]
     if resume:
-        store.update_run(status="running", resumed=[*store.read_run_json().get("resumed", []), env.now_iso()])
+        store.resume()
         log.info("resuming: %d of %d cells already measured", len(done), len(plan.cells))
         console.print(f"resuming {store.path}: {len(done)} of {len(plan.cells)} cells already measured")
     else:
-        store.write_run_json(
-            {
-                "status": "running",
-                "created": env.now_iso(),
-                "command": settings.command,
-                "profile": plan.profile.name,
-                "options": {
-                    "device": plan.profile.device,
-                    "cache_dir": str(settings.cache_dir) if settings.cache_dir else None,
-                    "allow_parity_failure": settings.allow_parity_failure,
-                    **settings.measure.to_dict(),
-                },
-                "env": env.snapshot(),
-                "plan": [c.to_dict() for c in plan.cells],
-                "skipped": skipped,
-                "overhead_ns": overhead_ns() if plan.profile.remote is None else None,
-            }
+        store.begin(
+            command=settings.command,
+            profile=plan.profile.name,
+            options={
+                "device": plan.profile.device,
+                "cache_dir": str(settings.cache_dir) if settings.cache_dir else None,
+                "allow_parity_failure": settings.allow_parity_failure,
+                **settings.measure.to_dict(),
+            },
+            plan=plan.cells,
+            skipped=skipped,
+            overhead_ns=overhead_ns() if plan.profile.remote is None else None,
         )
     for entry in skipped:
         log.warning("skipped %s: %s", entry["cell"], entry["reason"])

@@ -14,12 +14,16 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ghostbench.core import atomic
 from ghostbench.core.errors import GhostbenchError
+
+if TYPE_CHECKING:
+    from ghostbench.core.cell import Cell
 
 SCHEMA_VERSION = 1
 RUN_JSON = "run.json"
@@ -178,6 +182,39 @@ class RunStore:
         _check_version(data["schema_version"], self.path / RUN_JSON)
         text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
         atomic.write(self.path / RUN_JSON, lambda tmp: tmp.write_text(text + "\n"))
+
+    def begin(
+        self,
+        *,
+        command: list[str],
+        options: dict,
+        plan: Sequence[Cell],
+        skipped: Sequence[dict] = (),
+        profile: str | None = None,
+        overhead_ns: int | None = None,
+    ) -> None:
+        """Start a run: ``run.json`` with status ``running``, the time, the command, the options the
+        rows are measured with, the plan, the cells skipped and why, and the machine's snapshot."""
+        from ghostbench.worker import env
+
+        run: dict = {"status": "running", "created": env.now_iso(), "command": command}
+        if profile is not None:
+            run["profile"] = profile
+        run |= {
+            "options": options,
+            "env": env.snapshot(),
+            "plan": [c.to_dict() for c in plan],
+            "skipped": list(skipped),
+            "overhead_ns": overhead_ns,
+        }
+        self.write_run_json(run)
+
+    def resume(self, **fields: object) -> dict:
+        """Mark a started run ``running`` again, note when in ``resumed``, and set ``fields``."""
+        from ghostbench.worker import env
+
+        resumed = [*self.read_run_json().get("resumed", []), env.now_iso()]
+        return self.update_run(**fields, status="running", resumed=resumed)
 
     def update_run(self, **fields: object) -> dict:
         """Read ``run.json``, set ``fields``, write it back; returns the new content."""

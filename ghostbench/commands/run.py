@@ -92,42 +92,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def plan(args: argparse.Namespace) -> list[Cell]:
-    """The cells of this run, every one validated (backend, device, precision, options, libraries)."""
+    """The cells of this run (``make_plan`` on a profile made of the flags), every one validated:
+    backend, device, precision, options, libraries. A cell that cannot run here is an error."""
+    from ghostbench.bench.plan import Profile, make_plan
     from ghostbench.commands.options import backend_options, csv_items, thread_counts
-    from ghostbench.core.cell import DEVICES, PRECISIONS, Cell
+    from ghostbench.core.cell import LOCAL_DEVICES, PRECISIONS
     from ghostbench.core.errors import GhostbenchError
-    from ghostbench.models import registry
-    from ghostbench.runners import runner_class
     from ghostbench.runners.base import require_cuda
 
-    if args.device not in DEVICES:
-        raise GhostbenchError(f"unknown device {args.device!r}; valid: {', '.join(DEVICES)}")
+    if args.device not in LOCAL_DEVICES:
+        raise GhostbenchError(
+            f"unknown device {args.device!r}; valid: {', '.join(LOCAL_DEVICES)} "
+            "(boards and phones: ghostbench bench --device pi|android)"
+        )
     if args.device == "cuda":
         require_cuda()
-    backends = csv_items(args.backends)
-    for backend in backends:
-        runner_class(backend)
-    precisions = csv_items(args.precision)
+    backends, precisions = tuple(csv_items(args.backends)), tuple(csv_items(args.precision))
     for precision in precisions:
         if precision not in PRECISIONS:
             raise GhostbenchError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    try:
-        models = registry.select(csv_items(args.models))
-    except KeyError as exc:
-        raise GhostbenchError(str(exc)) from None
+    models = tuple(csv_items(args.models))
     if not models or not backends or not precisions:
         raise GhostbenchError("--models, --backends and --precision must each name at least one")
-    options = backend_options(args.option, backends)
-    cells = [
-        Cell(model, backend, args.device, precision, threads, dict(options[backend]))
-        for model in models
-        for backend in backends
-        for precision in precisions
-        for threads in thread_counts(args.threads)
-    ]
-    for cell in cells:
-        runner_class(cell.backend).check(cell)
-    return cells
+    flags = Profile(name="run", device=args.device, backends=backends, models=models, precisions=precisions)
+    planned = make_plan(
+        flags, threads=tuple(thread_counts(args.threads)), options=backend_options(args.option, backends)
+    )
+    if planned.skipped:
+        raise GhostbenchError(planned.skipped[0][1])
+    return list(planned.cells)
 
 
 def user_artifact(path: Path, cells: list[Cell]) -> Artifact:
@@ -228,34 +221,18 @@ def run(args: argparse.Namespace) -> int:
     store = RunStore(out)
     done = store.done_cells() if store.exists() else set()
     todo = [c for c in cells if c.key not in done]
-    record = {
-        "status": "running",
-        "command": ["ghostbench", *sys.argv[1:]],
-        "options": {
-            "device": args.device,
-            "artifact": str(args.artifact) if args.artifact else None,
-            **options.to_dict(),
-        },
-        "plan": [c.to_dict() for c in cells],
-    }
+    command = ["ghostbench", *sys.argv[1:]]
+    recorded = {"device": args.device, "artifact": str(args.artifact) if args.artifact else None}
+    recorded |= options.to_dict()
     if store.exists():
         previous = store.read_run_json()
-        _check_same_settings(out, previous.get("options", {}), record["options"])
+        _check_same_settings(out, previous.get("options", {}), recorded)
         planned = {Cell.from_dict(c).key: c for c in previous.get("plan", [])}
         planned.update({c.key: c.to_dict() for c in cells})
-        record["plan"] = list(planned.values())
         print(f"resuming {out}: {len(done)} of {len(cells)} cells already measured", file=sys.stderr)
-        store.write_run_json({**previous, **record, "resumed": [*previous.get("resumed", []), env.now_iso()]})
+        store.resume(command=command, options=recorded, plan=list(planned.values()))
     else:
-        store.write_run_json(
-            {
-                **record,
-                "created": env.now_iso(),
-                "env": env.snapshot(),
-                "skipped": [],
-                "overhead_ns": overhead_ns(),
-            }
-        )
+        store.begin(command=command, options=recorded, plan=cells, overhead_ns=overhead_ns())
     total = len(todo) * options.rounds
     progress = {"window": 0}
 
