@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from ghostbench.reports import curves
 from ghostbench.reports import verdict as v
-from ghostbench.reports.verdict import Point
+from ghostbench.reports.curves import Point
 
 
 def pt(model: str, family: str, ms: float, top1: float | None = None, ci: float = 0.01, **kw) -> Point:
@@ -101,7 +102,7 @@ def test_pareto_front() -> None:
         pt("tie_slower", "x", 2.0, 73.0),
         pt("best", "x", 4.0, 80.0),
     ]
-    assert [p.model for p in v.pareto_front(pts)] == ["g050", "g100", "g130", "best"]
+    assert [p.model for p in curves.pareto_front(pts)] == ["g050", "g100", "g130", "best"]
 
 
 # --- claim 2: G-Ghost on GPU ---------------------------------------------------------------------
@@ -207,7 +208,7 @@ def test_spearman_rows_matches_scipy_with_ties() -> None:
     x = rng.integers(0, 5, size=(4, 9)).astype(float)
     y = rng.normal(size=(4, 9))
     expected = [spearmanr(a, b).statistic for a, b in zip(x, y, strict=True)]
-    np.testing.assert_allclose(v.spearman_rows(x, y), expected)
+    np.testing.assert_allclose(curves.spearman_rows(x, y), expected)
 
 
 # --- groups and summary --------------------------------------------------------------------------
@@ -247,7 +248,7 @@ def test_evaluate_applies_each_claim_to_its_devices_only() -> None:
         ("c-ghost-cpu", "cpu-a", v.CONFIRMED),
         ("c-ghost-cpu", "pi-a", v.REFUTED),
     }
-    summary = {s.claim: s for s in v.summarize(verdicts)}
+    summary = {s.claim: s for s in v.overall(verdicts)}
     assert summary["c-ghost-cpu"].status == v.INCONCLUSIVE  # the groups disagree
     assert summary["g-ghost-gpu"].status == v.INCONCLUSIVE
     assert "No cuda group" in summary["g-ghost-gpu"].why
@@ -278,4 +279,4 @@ def test_docs_state_the_rules_the_code_applies() -> None:
 )
 def test_summary_rule(statuses: list[str], expected: str) -> None:
     verdicts = [v.Verdict("c-ghost-cpu", f"g{i}", s, "") for i, s in enumerate(statuses)]
-    assert {s.claim: s.status for s in v.summarize(verdicts)}["c-ghost-cpu"] == expected
+    assert {s.claim: s.status for s in v.overall(verdicts)}["c-ghost-cpu"] == expected

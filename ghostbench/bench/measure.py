@@ -229,7 +229,7 @@ def measure(
     and cached); an exception there makes the cell an error row. Each finished row is appended
     to ``store`` (with its samples and per-window details) before ``on_cell_done`` sees it.
     ``spawn(payload, timeout_s=...)`` runs one window (default: ``process.spawn``, looked up at call
-    time; a board's spawn from ``runners.remote`` runs it over SSH or adb).
+    time; a board's spawn from ``worker.remote`` runs it over SSH or adb).
     """
     from ghostbench.bench.plan import unavailable
 

@@ -27,6 +27,12 @@ def fixed_input(shape: Sequence[int], seed: int) -> np.ndarray:
     return rng.standard_normal(tuple(int(d) for d in shape), dtype=np.float32)
 
 
+def image_input(size: int, seed: int) -> np.ndarray:
+    """The batch-1 ``1 x 3 x size x size`` input of a registry model: what parity checks and what
+    the torch backends time."""
+    return fixed_input((1, 3, size, size), seed)
+
+
 def artifact_input(meta: Mapping, seed: int) -> np.ndarray:
     """The fixed-seed NCHW float32 input of an exported model, shaped from its ``input_shape`` and
     ``input_layout`` meta: equal to :func:`example_input` (what parity checked) without the registry,

@@ -6,8 +6,7 @@ checked numerically against PyTorch eager.
 ``defaults(precision)``, ``validate(options)``, ``requirements(precision)``, ``versions(precision)``,
 ``source(precision, options)`` (the artifact it is derived from, if any) and ``build(...)``.
 Heavy libraries are imported inside those functions, and the registry and cache (which import torch)
-inside the functions that use them, so importing this package, or ``exporters.artifact`` in a
-worker on a board without torch, is cheap.
+inside the functions that use them, so importing this package is cheap.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ghostbench.core.artifact import Artifact, Parity
-from ghostbench.core.inputs import fixed_input, from_runtime_output, to_runtime_input
+from ghostbench.core.inputs import from_runtime_output, image_input, to_runtime_input
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ghostbench.models.registry import ModelSpec
 
 # Calibration images come from NumPy's PCG64 seeded with (this tag, calibration_seed), parity inputs
-# from ``bench.inputs.fixed_input`` (another tag): different streams, so an artifact is never
+# from ``core.inputs.fixed_input`` (another tag): different streams, so an artifact is never
 # checked on a calibration image.
 CALIBRATION_STREAM = 0xCA1
 
@@ -59,10 +59,10 @@ THRESHOLDS: dict[str, Threshold] = {
 
 def example_input(spec: ModelSpec, seed: int = 0) -> torch.Tensor:
     """The fixed-seed input every backend sees: ``1 x 3 x H x W`` float32, standard normal (like a
-    normalised image). It is ``bench.inputs.fixed_input``, which the torch-free workers draw too."""
+    normalised image). It is ``core.inputs.fixed_input``, which the torch-free workers draw too."""
     import torch
 
-    return torch.from_numpy(fixed_input((1, 3, spec.input_size, spec.input_size), seed))
+    return torch.from_numpy(image_input(spec.input_size, seed))
 
 
 def calibration_inputs(spec: ModelSpec, count: int, seed: int) -> list[torch.Tensor]:

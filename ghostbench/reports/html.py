@@ -283,7 +283,7 @@ def build_context(data: ReportData, models: Sequence[str] = ()) -> dict:
     short = short_labels(cells, ordered(cells["group"])) if len(cells) else {}
 
     verdicts = verdict.evaluate(cls_cells)
-    summary = verdict.summarize(verdicts)
+    summary = verdict.overall(verdicts)
     claims = []
     for claim, summ in zip(verdict.CLAIMS, summary, strict=True):
         claims.append(

@@ -26,8 +26,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ghostbench.reports import fmt
+from ghostbench.reports.curves import Point, loglog_fit, pareto_front, spearman_rows
 from ghostbench.reports.load import FULL_PRECISIONS
-from ghostbench.reports.verdict import NOT_CLASSIFIERS, Point, loglog_fit, pareto_front, spearman_rows
+from ghostbench.reports.verdict import NOT_CLASSIFIERS
 
 FAMILY_COLORS: dict[str, str] = {
     "c-ghost": "#d62728",

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import pearsonr, rankdata
 
+from ghostbench.core.stats import finite
 from ghostbench.reports import fmt
+from ghostbench.reports.curves import Point, loglog_fit, pareto_front, spearman_rows
 
 CONFIRMED, REFUTED, INCONCLUSIVE = "confirmed", "refuted", "inconclusive"
 WIN, LOSS, OVERLAP, OUTSIDE, CONFLICT = "win", "loss", "overlap", "outside range", "conflict"
@@ -103,25 +104,6 @@ CLAIMS: tuple[Claim, ...] = (
 
 
 @dataclass(frozen=True)
-class Point:
-    """One model in one group: median latency with its 95% CI, and what the claims compare."""
-
-    model: str
-    family: str
-    latency_ms: float
-    ci_low_ms: float
-    ci_high_ms: float
-    top1: float | None = None
-    macs: float | None = None
-    activations: float | None = None
-
-    @property
-    def has_ci(self) -> bool:
-        vals = (self.ci_low_ms, self.latency_ms, self.ci_high_ms)
-        return all(math.isfinite(v) for v in vals) and self.ci_low_ms <= self.latency_ms <= self.ci_high_ms
-
-
-@dataclass(frozen=True)
 class Verdict:
     """A claim's outcome in one group (or ``all groups``), with the numbers behind it."""
 
@@ -131,20 +113,6 @@ class Verdict:
     why: str
     header: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
-
-
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
-
-
-def pareto_front(points: Iterable[Point]) -> list[Point]:
-    """Points no other point beats on both median latency and top-1, fastest first."""
-    ranked = sorted((p for p in points if _finite(p.top1)), key=lambda p: (p.latency_ms, -(p.top1 or 0.0)))
-    front: list[Point] = []
-    for p in ranked:
-        if not front or (p.top1 or 0.0) > (front[-1].top1 or 0.0):
-            front.append(p)
-    return front
 
 
 def _dominates_beyond_ci(a: Point, b: Point) -> bool:
@@ -198,7 +166,7 @@ def _names(points: Iterable[Point]) -> str:
 
 def _usable(points: Sequence[Point]) -> tuple[list[Point], list[Point]]:
     """Points with top-1 and a valid latency CI, and those left out for lacking a CI."""
-    with_acc = [p for p in points if _finite(p.top1) and math.isfinite(p.latency_ms)]
+    with_acc = [p for p in points if finite(p.top1) and math.isfinite(p.latency_ms)]
     return [p for p in with_acc if p.has_ci], [p for p in with_acc if not p.has_ci]
 
 
@@ -342,31 +310,6 @@ def g_ghost_gpu(points: Sequence[Point], group: str) -> Verdict:
     )
 
 
-def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's rho of each row pair (ties get average ranks); NaN where a row is constant."""
-    rx = rankdata(x, axis=-1)
-    ry = rankdata(y, axis=-1)
-    rx = rx - rx.mean(axis=-1, keepdims=True)
-    ry = ry - ry.mean(axis=-1, keepdims=True)
-    den = np.sqrt((rx * rx).sum(axis=-1) * (ry * ry).sum(axis=-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (rx * ry).sum(axis=-1) / den, np.nan)
-
-
-def loglog_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Power-law fit y = exp(b) * x**a in log-log space: (a, b, Pearson r of the logs); NaN if undefined.
-
-    Latencies and complexities span orders of magnitude, so a linear fit on raw values would be
-    decided by the largest models alone.
-    """
-    keep = (x > 0) & (y > 0)
-    lx, ly = np.log(x[keep]), np.log(y[keep])
-    if len(lx) < 3 or np.ptp(lx) == 0 or np.ptp(ly) == 0:
-        return math.nan, math.nan, math.nan
-    a, b = np.polyfit(lx, ly, 1)
-    return float(a), float(b), float(pearsonr(lx, ly).statistic)
-
-
 def activations_gpu(
     points: Sequence[Point],
     group: str,
@@ -375,7 +318,7 @@ def activations_gpu(
 ) -> Verdict:
     """Claim 3 in one GPU group; see ``RULE_ACTIVATIONS``."""
     key = "activations-gpu"
-    pts = [p for p in points if _finite(p.activations) and _finite(p.macs) and math.isfinite(p.latency_ms)]
+    pts = [p for p in points if finite(p.activations) and finite(p.macs) and math.isfinite(p.latency_ms)]
     if len(pts) < MIN_CORR_MODELS:
         why = f"{len(pts)} models with activations, MACs and latency; at least {MIN_CORR_MODELS} needed."
         return Verdict(key, group, INCONCLUSIVE, why)
@@ -458,7 +401,7 @@ def evaluate(cells: pd.DataFrame) -> list[Verdict]:
     return out
 
 
-def summarize(verdicts: Sequence[Verdict]) -> list[Verdict]:
+def overall(verdicts: Sequence[Verdict]) -> list[Verdict]:
     """One verdict per claim across groups; see ``RULE_SUMMARY``."""
     out = []
     for claim in CLAIMS:

@@ -138,11 +138,13 @@ def require_artifact(cell: Cell, artifact: Artifact | None, fmt: str) -> Path:
 
 
 def example_input(model: str, seed: int) -> torch.Tensor:
-    """The fixed-seed NCHW float32 input of ``model``: the same tensor parity checks use."""
-    from ghostbench.exporters.parity import example_input as parity_input
+    """The fixed-seed NCHW float32 input of registry ``model``: the tensor parity checks use."""
+    import torch
+
+    from ghostbench.core.inputs import image_input
     from ghostbench.models import registry
 
-    return parity_input(registry.get(model), seed)
+    return torch.from_numpy(image_input(registry.get(model).input_size, seed))
 
 
 class CudaEvents:

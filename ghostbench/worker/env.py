@@ -50,7 +50,7 @@ GPU_THROTTLE_BITS: dict[int, str] = {
     0x80: "hw_power_brake",
 }
 
-# ``vcgencmd get_throttled`` states (names from ``runners.remote.board.parse_vcgencmd``) that cap a
+# ``vcgencmd get_throttled`` states (names from ``worker.remote.board.parse_vcgencmd``) that cap a
 # Pi's speed while set; each has a sticky ``<name>_occurred`` twin that stays set until reboot.
 PI_THROTTLE_STATES: tuple[str, ...] = ("under_voltage", "arm_freq_capped", "throttled", "soft_temp_limit")
 
