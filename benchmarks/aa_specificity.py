@@ -45,7 +45,7 @@ from pathlib import Path
 
 from ghostbench.bench import compare, run_noise
 from ghostbench.core.errors import GhostbenchError
-from ghostbench.reports import compare_text
+from ghostbench.reports import compare_text, fmt
 
 TARGET = 1  # flagged cells allowed over all comparisons
 FLAGGED = (compare.REGRESSION, compare.IMPROVEMENT)
@@ -85,7 +85,7 @@ def judge(runs: list[Path], threshold: float, noise: float) -> dict:
         for cell in result.of(compare.NOT_COMPARABLE):
             reasons[cell.reason.split(":")[0]] += 1
         flagged = [
-            f"{c.cell} {compare_text.fmt_change(c.ratio)} (margin {compare_text.fmt_margin(c.margin)})"
+            f"{c.cell} {fmt.change(c.ratio)} (margin {compare_text.fmt_margin(c.margin)})"
             for c in result.cells
             if c.status in FLAGGED
         ]

@@ -32,6 +32,7 @@ from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.window import HarnessConfig
 from ghostbench.reports import compare_text as text
+from ghostbench.reports import fmt
 from ghostbench.worker import env
 from ghostbench.worker import process as worker
 
@@ -158,7 +159,7 @@ def test_compare_flags_exactly_the_cell_made_10_percent_slower(
         why = slowed.reason if busy else f"margin {text.fmt_margin(slowed.margin)} from the window noise"
         pytest.skip(
             f"too noisy here to resolve a {SLOWDOWN:.0%} slowdown ({why}); measured change "
-            f"{text.fmt_change(slowed.ratio)} {text.fmt_interval(slowed.ratio_low, slowed.ratio_high)}"
+            f"{fmt.change(slowed.ratio)} {fmt.change_range(slowed.ratio_low, slowed.ratio_high)}"
         )
     flagged = [c.cell for c in result.cells if c.status in (compare.REGRESSION, compare.IMPROVEMENT)]
     assert flagged == [SLOWED.key], table

@@ -171,31 +171,17 @@ def _summary(rows: list[dict], console: Console) -> None:
     ):
         table.add_column(col, justify="right" if "ms" in col or col == "thr" else "left")
     for row in sorted(rows, key=lambda r: (r["family"] or "", r["model"], r["backend"], r["precision"])):
+        ident = (row["model"], row["family"], row["backend"], row["precision"], str(row["threads"]))
         if row["status"] != "ok":
             first = (row["error"] or "").splitlines()[0][:60] if row["error"] else ""
-            table.add_row(
-                row["model"],
-                row["family"],
-                row["backend"],
-                row["precision"],
-                str(row["threads"]),
-                "error",
-                "",
-                "",
-                first,
-            )
+            table.add_row(*ident, "error", "", "", first)
             continue
+        ci = row["ci_low_ms"], row["ci_high_ms"]
         table.add_row(
-            row["model"],
-            row["family"],
-            row["backend"],
-            row["precision"],
-            str(row["threads"]),
+            *ident,
             _ms_text(row["median_ms"]),
             _ms_text(row["p90_ms"]),  # a phone's benchmark_model may print no percentiles: "–"
-            f"{_ms_text(row['ci_low_ms'])}-{_ms_text(row['ci_high_ms'])}"
-            if finite(row["ci_low_ms"])
-            else "–",
+            f"{_ms_text(ci[0])}-{_ms_text(ci[1])}" if finite(ci[0]) else "–",
             row["flags"] or "",
         )
     console.print(table)

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.bench import compare as cmp
     from ghostbench.core import atomic
     from ghostbench.reports import compare_text as text
+    from ghostbench.reports import fmt
     from ghostbench.reports.fmt import ms
 
     result = cmp.compare_runs(args.baseline, args.new, args.threshold, run_noise=args.run_noise)
@@ -92,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
             text.STATUS_TEXT[c.status],
             ms(c.baseline_ms),
             ms(c.new_ms),
-            text.fmt_change(c.ratio),
-            text.fmt_interval(c.ratio_low, c.ratio_high),
+            fmt.change(c.ratio),
+            fmt.change_range(c.ratio_low, c.ratio_high),
             text.fmt_margin(c.margin),
             text.fmt_p(c.p_value),
             c.reason,

@@ -42,6 +42,9 @@ GHOST_CFG: list[list[tuple[int, int, int, float, int]]] = [
 
 
 class GhostNet(nn.Module):
+    """Stem, the stages of ``GHOST_CFG`` and the 1280-wide head; GhostNetV2 changes the bottleneck
+    only (:meth:`make_block`)."""
+
     def __init__(self, width: float = 1.0, num_classes: int = 1000, dropout: float = 0.2) -> None:
         super().__init__()
         self.dropout = dropout
@@ -50,14 +53,16 @@ class GhostNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(stem_chs)
         self.act1 = nn.ReLU(inplace=True)
         in_chs = stem_chs
+        index = 0
         stages: list[nn.Module] = []
         for stage in GHOST_CFG:
             layers = []
             for k, exp, c, se_ratio, s in stage:
                 out_chs = make_divisible(c * width, 4)
                 mid_chs = make_divisible(exp * width, 4)
-                layers.append(GhostBottleneck(in_chs, mid_chs, out_chs, k, s, se_ratio=se_ratio))
+                layers.append(self.make_block(index, in_chs, mid_chs, out_chs, k, s, se_ratio))
                 in_chs = out_chs
+                index += 1
             stages.append(nn.Sequential(*layers))
         last_chs = make_divisible(exp * width, 4)
         stages.append(nn.Sequential(ConvBnAct(in_chs, last_chs, 1)))
@@ -67,6 +72,12 @@ class GhostNet(nn.Module):
         self.act2 = nn.ReLU(inplace=True)
         self.classifier = nn.Linear(1280, num_classes)
         init_weights(self)
+
+    def make_block(
+        self, index: int, in_chs: int, mid_chs: int, out_chs: int, kernel: int, stride: int, se_ratio: float
+    ) -> nn.Module:
+        """Bottleneck number ``index`` (counted across stages from 0)."""
+        return GhostBottleneck(in_chs, mid_chs, out_chs, kernel, stride, se_ratio=se_ratio)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act1(self.bn1(self.conv_stem(x)))

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ghostbench.models.blocks import ConvBnAct, GhostBottleneck, GhostModule, init_weights, make_divisible
-from ghostbench.models.ghostnet import GHOST_CFG
+from ghostbench.models.blocks import GhostBottleneck, GhostModule
+from ghostbench.models.ghostnet import GhostNet
 from ghostbench.models.registry import register_model
 
 PAPER = "GhostNetV2 (Tang et al., NeurIPS 2022)"
@@ -72,45 +72,14 @@ class GhostBottleneckV2(GhostBottleneck):
             self.ghost1 = DFCGhostModule(in_chs, mid_chs, relu=True)
 
 
-class GhostNetV2(nn.Module):
-    """Same stem, stage table (``GHOST_CFG``) and head as GhostNet; V2 bottlenecks."""
+class GhostNetV2(GhostNet):
+    """GhostNet's stem, stage table (``GHOST_CFG``) and head with V2 bottlenecks."""
 
-    def __init__(self, width: float = 1.0, num_classes: int = 1000, dropout: float = 0.2) -> None:
-        super().__init__()
-        self.dropout = dropout
-        stem_chs = make_divisible(16 * width, 4)
-        self.conv_stem = nn.Conv2d(3, stem_chs, 3, 2, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(stem_chs)
-        self.act1 = nn.ReLU(inplace=True)
-        in_chs = stem_chs
-        layer_id = 0
-        stages: list[nn.Module] = []
-        for stage in GHOST_CFG:
-            layers = []
-            for k, exp, c, se_ratio, s in stage:
-                out_chs = make_divisible(c * width, 4)
-                mid_chs = make_divisible(exp * width, 4)
-                dfc = layer_id >= FIRST_DFC_LAYER
-                layers.append(GhostBottleneckV2(in_chs, mid_chs, out_chs, k, s, se_ratio=se_ratio, dfc=dfc))
-                in_chs = out_chs
-                layer_id += 1
-            stages.append(nn.Sequential(*layers))
-        last_chs = make_divisible(exp * width, 4)
-        stages.append(nn.Sequential(ConvBnAct(in_chs, last_chs, 1)))
-        self.blocks = nn.Sequential(*stages)
-        self.global_pool = nn.AdaptiveAvgPool2d((1, 1))
-        self.conv_head = nn.Conv2d(last_chs, 1280, 1, 1, 0, bias=True)
-        self.act2 = nn.ReLU(inplace=True)
-        self.classifier = nn.Linear(1280, num_classes)
-        init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act1(self.bn1(self.conv_stem(x)))
-        x = self.blocks(x)
-        x = self.act2(self.conv_head(self.global_pool(x)))
-        x = x.flatten(1)
-        x = F.dropout(x, p=self.dropout, training=self.training)
-        return self.classifier(x)
+    def make_block(
+        self, index: int, in_chs: int, mid_chs: int, out_chs: int, kernel: int, stride: int, se_ratio: float
+    ) -> nn.Module:
+        dfc = index >= FIRST_DFC_LAYER
+        return GhostBottleneckV2(in_chs, mid_chs, out_chs, kernel, stride, se_ratio=se_ratio, dfc=dfc)
 
 
 @register_model("ghostnetv2_100", "ghostnetv2", paper=PAPER, width=1.0)

@@ -5,44 +5,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ghostbench.bench.compare.result import (
-    BASELINE_FAILED,
-    FAILED,
-    IMPROVEMENT,
-    NOT_COMPARABLE,
-    ONLY_BASELINE,
-    ONLY_NEW,
-    REGRESSION,
-    RULE,
-    UNCHANGED,
-)
-from ghostbench.reports.fmt import finite, ms
+from ghostbench.bench.compare import result
+from ghostbench.reports.fmt import change, change_range, finite, ms
 from ghostbench.reports.markdown import md
 
 if TYPE_CHECKING:
     from ghostbench.bench.compare.result import Comparison
 
 STATUS_TEXT: dict[str, str] = {
-    REGRESSION: "slower",
-    FAILED: "fails now",
-    IMPROVEMENT: "faster",
-    NOT_COMPARABLE: "not comparable",
-    BASELINE_FAILED: "failed in baseline",
-    ONLY_BASELINE: "only in baseline",
-    ONLY_NEW: "only in new run",
-    UNCHANGED: "within noise",
+    result.REGRESSION: "slower",
+    result.FAILED: "fails now",
+    result.IMPROVEMENT: "faster",
+    result.NOT_COMPARABLE: "not comparable",
+    result.BASELINE_FAILED: "failed in baseline",
+    result.ONLY_BASELINE: "only in baseline",
+    result.ONLY_NEW: "only in new run",
+    result.UNCHANGED: "within noise",
 }
-
-
-def fmt_change(ratio: object) -> str:
-    """A ratio as a signed percent change: 1.104 -> ``+10.4 %``."""
-    return f"{100 * (ratio - 1):+.1f} %" if finite(ratio) else "–"
-
-
-def fmt_interval(low: object, high: object) -> str:
-    if not (finite(low) and finite(high)):
-        return "–"
-    return f"[{100 * (low - 1):+.1f}, {100 * (high - 1):+.1f}] %"
 
 
 def fmt_margin(margin: object) -> str:
@@ -80,11 +59,11 @@ def to_markdown(comparison: Comparison) -> str:
     ]
     for cell in c.cells:
         status = STATUS_TEXT[cell.status]
-        if cell.status in (REGRESSION, FAILED):
+        if cell.status in (result.REGRESSION, result.FAILED):
             status = f"**{status}**"
         out.append(
             f"| {md(cell.cell)} | {status} | {ms(cell.baseline_ms)} | {ms(cell.new_ms)} | "
-            f"{fmt_change(cell.ratio)} | {fmt_interval(cell.ratio_low, cell.ratio_high)} | "
+            f"{change(cell.ratio)} | {change_range(cell.ratio_low, cell.ratio_high)} | "
             f"{fmt_margin(cell.margin)} | {fmt_p(cell.p_value)} | {md(cell.reason)} |"
         )
     out.append("")
@@ -93,5 +72,5 @@ def to_markdown(comparison: Comparison) -> str:
         out += [f"| {md(d.key)} | {md(d.baseline)} | {md(d.new)} |" for d in c.environment]
         out.append("")
     out += [f"> {md(note)}" for note in c.notes]
-    out += ["", f"Run noise: {md(c.run_noise_source)}.", "", f"Rule: {md(RULE)}."]
+    out += ["", f"Run noise: {md(c.run_noise_source)}.", "", f"Rule: {md(result.RULE)}."]
     return "\n".join(out) + "\n"

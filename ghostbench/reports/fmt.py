@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from ghostbench.core.stats import finite
 
@@ -29,10 +30,29 @@ def ms(x: object) -> str:
     return f"{num(x)} ms" if finite(x) else "–"
 
 
-def ms_range(lo: object, hi: object) -> str:
+def _bracket(lo: object, hi: object, show: Callable[[object], str], unit: str) -> str:
+    """``[lo, hi] unit`` with each bound through ``show``; a dash when either is missing."""
     if not (finite(lo) and finite(hi)):
         return "–"
-    return f"[{num(lo)}, {num(hi)}] ms"
+    return f"[{show(lo)}, {show(hi)}] {unit}"
+
+
+def ms_range(lo: object, hi: object) -> str:
+    return _bracket(lo, hi, num, "ms")
+
+
+def _signed_change(ratio: object) -> str:
+    return f"{100 * (float(ratio) - 1):+.1f}"
+
+
+def change(ratio: object) -> str:
+    """A ratio as a signed percent change: 1.104 -> ``+10.4 %``."""
+    return f"{_signed_change(ratio)} %" if finite(ratio) else "–"
+
+
+def change_range(low: object, high: object) -> str:
+    """An interval of ratios as percent changes: ``[+2.0, +9.5] %``."""
+    return _bracket(low, high, _signed_change, "%")
 
 
 def pct(x: object, decimals: int = 1) -> str:

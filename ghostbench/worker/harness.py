@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ghostbench.core import stats
@@ -36,6 +36,28 @@ def _block_size(per_iteration_ns: float, config: HarnessConfig, room: int) -> in
     return max(1, min(per_block, room))
 
 
+class _Blocks:
+    """Single inferences in blocks of about one check interval at the last block's pace (ns per
+    iteration, loop included), which carries over from warm-up to the timed phase."""
+
+    def __init__(self, run_once: Callable[[], int], pace: float, config: HarnessConfig, clock: Clock) -> None:
+        self.run_once, self.pace, self.config, self.clock = run_once, pace, config, clock
+
+    def phase(self, samples: array) -> Iterator[int]:
+        """Append blocks to ``samples``; after each, yield the ns since the phase began. The caller's
+        stopping rule runs between blocks, never inside one."""
+        run_once, clock = self.run_once, self.clock
+        start = clock()
+        while True:
+            block = _block_size(self.pace, self.config, self.config.max_samples - len(samples))
+            block_start = clock()
+            for _ in range(block):
+                samples.append(run_once())
+            now = clock()
+            self.pace = (now - block_start) / block
+            yield now - start
+
+
 def measure_window(
     runner: Runner,
     cell: Cell,
@@ -53,19 +75,11 @@ def measure_window(
     runner.prepare(seed)
     first_ns = runner.run_once()
 
-    run_once = runner.run_once
+    blocks = _Blocks(runner.run_once, float(first_ns), config, clock)
     warm = array("q")
     warm_start = clock()
-    pace = float(first_ns)  # ns per iteration, loop included, measured over the last block
     is_settled = False
-    while True:
-        block = _block_size(pace, config, config.max_samples - len(warm))
-        block_start = clock()
-        for _ in range(block):
-            warm.append(run_once())
-        now = clock()
-        pace = (now - block_start) / block
-        elapsed = now - warm_start
+    for elapsed in blocks.phase(warm):
         full = len(warm) >= config.max_samples
         if full or (len(warm) >= config.warmup_min_iters and elapsed >= config.warmup_min_s * NS):
             is_settled = stats.settled(warm, config.settle_tolerance)
@@ -76,14 +90,7 @@ def measure_window(
     timed = array("q")
     timed_start = clock()
     halfwidth = float("inf")
-    while True:
-        block = _block_size(pace, config, config.max_samples - len(timed))
-        block_start = clock()
-        for _ in range(block):
-            timed.append(run_once())
-        now = clock()
-        pace = (now - block_start) / block
-        elapsed = now - timed_start
+    for elapsed in blocks.phase(timed):
         if len(timed) >= config.min_samples and elapsed >= config.min_time_s * NS:
             halfwidth = stats.relative_halfwidth(timed, config.confidence)
             if halfwidth <= config.target:

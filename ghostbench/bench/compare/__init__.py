@@ -43,50 +43,13 @@ from __future__ import annotations
 
 from ghostbench.bench.compare.environment import environment_differences
 from ghostbench.bench.compare.judge import SINGLE_WINDOW, compare_runs, decide
-from ghostbench.bench.compare.result import (
-    BASELINE_FAILED,
-    CONFIDENCE,
-    DEFAULT_THRESHOLD,
-    FAILED,
-    IMPROVEMENT,
-    NOT_COMPARABLE,
-    ONLY_BASELINE,
-    ONLY_NEW,
-    REGRESSION,
-    RESAMPLES,
-    RULE,
-    SEED,
-    STATUS_ORDER,
-    UNCHANGED,
-    CellComparison,
-    Comparison,
-    EnvDifference,
-    RunInfo,
-    Z,
-)
+from ghostbench.bench.compare.result import *  # noqa: F403  (its __all__: statuses, result types, RULE)
+from ghostbench.bench.compare.result import __all__ as _RESULT_NAMES
 from ghostbench.bench.compare.stats import d2, mann_whitney_p, median_draws, ratio_interval
 
 __all__ = [
-    "BASELINE_FAILED",
-    "CONFIDENCE",
-    "DEFAULT_THRESHOLD",
-    "FAILED",
-    "IMPROVEMENT",
-    "NOT_COMPARABLE",
-    "ONLY_BASELINE",
-    "ONLY_NEW",
-    "REGRESSION",
-    "RESAMPLES",
-    "RULE",
-    "SEED",
+    *_RESULT_NAMES,
     "SINGLE_WINDOW",
-    "STATUS_ORDER",
-    "UNCHANGED",
-    "CellComparison",
-    "Comparison",
-    "EnvDifference",
-    "RunInfo",
-    "Z",
     "compare_runs",
     "d2",
     "decide",

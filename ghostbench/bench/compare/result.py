@@ -7,6 +7,28 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
+__all__ = [
+    "BASELINE_FAILED",
+    "CONFIDENCE",
+    "DEFAULT_THRESHOLD",
+    "FAILED",
+    "IMPROVEMENT",
+    "NOT_COMPARABLE",
+    "ONLY_BASELINE",
+    "ONLY_NEW",
+    "REGRESSION",
+    "RESAMPLES",
+    "RULE",
+    "SEED",
+    "STATUS_ORDER",
+    "UNCHANGED",
+    "CellComparison",
+    "Comparison",
+    "EnvDifference",
+    "RunInfo",
+    "Z",
+]
+
 DEFAULT_THRESHOLD = 0.05
 CONFIDENCE = 0.95
 RESAMPLES = 4000
