@@ -6,7 +6,7 @@
   needs, so the laptop can decide whether the board's environment is ready;
 - ``snapshot``: one JSON line, ``env.snapshot()`` of the board plus its ``vcgencmd`` readings;
 - ``window``: reads one JSON line ``{"payload": <worker request>, "timeout_s": S}``, runs it through
-  ``worker.spawn`` (a fresh ``python -m ghostbench.worker.process`` with the same JSON protocol,
+  ``process.spawn`` (a fresh ``python -m ghostbench.worker.process`` with the same JSON protocol,
   isolation and time limit as a local window), adds ``vcgencmd`` readings taken before and after
   the worker to its ``env_before``/``env_after``, and writes the ``WindowOutcome`` as one JSON line.
   The laptop keeps stdin open while it waits; stdin ending first means the SSH connection is gone
