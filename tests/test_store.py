@@ -166,3 +166,27 @@ def test_a_killed_run_keeps_its_finished_cells(tmp_path: Path) -> None:
     assert latency["cell"].tolist() == [cells[0].key]
     assert set(samples["cell"]) == {cells[0].key}
     assert RunStore(run.path).done_cells() == {cells[0].key}
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", "null", '"run"', "{not json"])
+def test_a_run_json_that_is_not_an_object_is_one_error(tmp_path: Path, content: str) -> None:
+    """Issue 17, 7: valid JSON of the wrong shape (or no JSON) is refused with where and why."""
+    (tmp_path / "run.json").write_text(content)
+    with pytest.raises(GhostbenchError, match=r"run\.json"):
+        load_run(tmp_path)
+    assert (tmp_path / "run.json").read_text() == content
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"time_cap_s": math.nan}, {"time_cap_s": math.inf}, {"min_time_s": math.nan}, {"target": math.nan}],
+)
+def test_non_finite_harness_settings_are_refused(bad: dict) -> None:
+    """Issue 17, 3: nan and inf passed every comparison and reached run.json as a JSON error."""
+    with pytest.raises(ValueError, match="finite"):
+        HarnessConfig(**bad)
+
+
+def test_a_non_finite_timeout_is_refused() -> None:
+    with pytest.raises(GhostbenchError, match="timeout"):
+        MeasureOptions(timeout_s=math.nan)

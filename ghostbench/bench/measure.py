@@ -13,6 +13,7 @@ knowing about one.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -56,7 +57,7 @@ class MeasureOptions:
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise GhostbenchError(f"rounds must be >= 1, got {self.rounds}")
-        if self.timeout_s <= 0:
+        if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
             raise GhostbenchError(f"timeout must be > 0 s, got {self.timeout_s}")
 
     def to_dict(self) -> dict:

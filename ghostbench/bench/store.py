@@ -172,7 +172,13 @@ class RunStore:
         return (self.path / RUN_JSON).is_file()
 
     def read_run_json(self) -> dict:
-        run = json.loads((self.path / RUN_JSON).read_text())
+        where = self.path / RUN_JSON
+        try:
+            run = json.loads(where.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GhostbenchError(f"{where}: cannot be read as JSON ({exc})") from None
+        if not isinstance(run, dict):
+            raise GhostbenchError(f"{where}: not a run record (a JSON object), got {type(run).__name__}")
         _check_version(run.get("schema_version"), self.path / RUN_JSON)
         return run
 

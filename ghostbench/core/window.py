@@ -7,6 +7,7 @@ over SSH and the adb phone driver, so it lives here, in plain dataclasses that t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,10 @@ class HarnessConfig:
     check_interval_s: float = 0.05
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
         if not 0 < self.target < 1:
             raise ValueError(f"target must be a fraction in (0, 1), got {self.target}")
         if not 0 < self.confidence < 1:
