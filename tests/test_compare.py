@@ -443,3 +443,16 @@ def test_rows_without_a_window_spread_are_not_judged(tmp_path: Path) -> None:
         table.to_parquet(run / "latency.parquet", index=False)
     with pytest.raises(GhostbenchError, match="no window spread recorded"):
         compare.compare_runs(base, new)
+
+
+def test_terminal_escapes_from_results_are_shown_not_obeyed() -> None:
+    """Issue 17, 10: an error or CPU name holding ``ESC[2J`` or an OSC-8 link reaches neither the
+    terminal (compare's table) nor the Markdown summary as control characters."""
+    from ghostbench.reports.fmt import printable
+    from ghostbench.reports.markdown import md
+
+    hostile = "boom\x1b[2J\x1b]8;;http://evil\x07link\x1b]8;;\x07\x9b"
+    for shown in (printable(hostile), md(hostile)):
+        assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in shown)
+        assert "x1b[2J" in shown.replace("\\[", "[")
+    assert printable("2.0 ms – ±1 %\nnext") == "2.0 ms – ±1 %\nnext"

@@ -100,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
             c.reason,
         )
         # Text, not str: a cell key or an error message must never be read as rich markup.
-        table.add_row(*(Text(t) for t in texts), style=styles.get(c.status, ""))
+        table.add_row(*(Text(fmt.printable(t)) for t in texts), style=styles.get(c.status, ""))
     console.print(table, markup=False)
     for d in result.environment:
-        console.print(f"environment differs: {d.key}: {d.baseline} → {d.new}", markup=False)
+        console.print(fmt.printable(f"environment differs: {d.key}: {d.baseline} → {d.new}"), markup=False)
     for note in result.notes:
-        console.print(f"note: {note}", markup=False)
+        console.print(fmt.printable(f"note: {note}"), markup=False)
     console.print(f"run noise: {result.run_noise_source}", markup=False)
     verdict = "REGRESSION" if result.regressed else "no regression"
     console.print(f"{verdict}: {text.summary_line(result)}", markup=False)

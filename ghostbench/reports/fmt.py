@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ghostbench.core.stats import finite
 
-__all__ = ["corr", "count", "finite", "integer", "ms", "ms_range", "num", "pct", "ratio_pct"]
+__all__ = ["corr", "count", "finite", "integer", "ms", "ms_range", "num", "pct", "printable", "ratio_pct"]
 
 
 def num(x: object, digits: int = 3) -> str:
@@ -79,3 +79,12 @@ def count(x: object, unit: str = "", digits: int = 3) -> str:
 def corr(x: object, decimals: int = 2) -> str:
     """A correlation coefficient (unitless), with its sign."""
     return f"{float(x):+.{decimals}f}" if finite(x) else "–"
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters (terminal escapes such as ``\\x1b[2J``, OSC-8 links) written
+    as ``\\xNN`` escapes: a string from a results file must not drive the reader's terminal."""
+    return "".join(
+        c if c.isprintable() or c in "\n\t" else (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+        for c in str(text)
+    )

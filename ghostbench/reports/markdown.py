@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import html
 
+from ghostbench.reports.fmt import printable
+
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~"})
 
 
 def md(text: object) -> str:
     """Text safe inside a Markdown table cell: no markup, no raw HTML, no line breaks."""
-    flat = " ".join(str(text).split())
+    flat = printable(" ".join(str(text).split()))
     return html.escape(flat, quote=False).translate(_MD_SPECIAL)
 
 
