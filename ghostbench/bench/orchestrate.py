@@ -71,6 +71,12 @@ def check_output_dir(out_dir: Path) -> None:
         )
 
 
+def progress_console() -> Console:
+    """The console a run draws its progress and summary on: stderr, wide enough for the summary
+    table when stderr is a file or a CI log (rich would assume 80 columns)."""
+    return terminal(stderr=True, width=None if sys.stderr.isatty() else 140)
+
+
 @contextlib.contextmanager
 def run_log(run_dir: Path) -> Iterator[logging.Logger]:
     """The run's logger, writing to ``run_dir/bench.log`` (appended) while the block runs."""
@@ -198,8 +204,7 @@ def run_plan(
 ) -> int:
     """Measure ``plan`` into ``run_dir``; returns 0 when every cell it could plan was exported and has
     an ``ok`` row (cells the plan skipped, e.g. a backend not installed, do not count), else 2."""
-    # Wide enough for the summary table when stderr is a file or a CI log (rich would assume 80).
-    console = console or terminal(stderr=True, width=None if sys.stderr.isatty() else 140)
+    console = console or progress_console()
     store = RunStore(run_dir)
     check_output_dir(run_dir)
     with run_log(run_dir):

@@ -68,9 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ghostbench.bench.console import terminal
     from ghostbench.bench.measure import MeasureOptions
-    from ghostbench.bench.orchestrate import BenchSettings, check_output_dir, run_plan
+    from ghostbench.bench.orchestrate import BenchSettings, check_output_dir, progress_console, run_plan
     from ghostbench.bench.plan import Plan, get_profile, make_plan
     from ghostbench.bench.store import RunStore, new_run_id
     from ghostbench.commands.options import backend_options, csv_items, thread_counts
@@ -137,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
         allow_parity_failure=args.allow_parity_failure,
         command=["ghostbench", *sys.argv[1:]],
     )
-    # Wide enough for the summary table when stderr is a file or a CI log (rich would assume 80).
-    console = terminal(stderr=True, width=None if sys.stderr.isatty() else 140)
+    console = progress_console()
     code = run_plan(plan, run_dir, settings, resume=bool(args.resume), console=console, spawn=spawn)
     if not args.no_report:
         write_report(run_dir, console)

@@ -107,16 +107,16 @@ def plan(args: argparse.Namespace) -> list[Cell]:
         )
     if args.device == "cuda":
         require_cuda()
-    backends, precisions = tuple(csv_items(args.backends)), tuple(csv_items(args.precision))
+    backends, precisions = csv_items(args.backends), csv_items(args.precision)
     for precision in precisions:
         if precision not in PRECISIONS:
             raise GhostbenchError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    models = tuple(csv_items(args.models))
+    models = csv_items(args.models)
     if not models or not backends or not precisions:
         raise GhostbenchError("--models, --backends and --precision must each name at least one")
     flags = Profile(name="run", device=args.device, backends=backends, models=models, precisions=precisions)
     planned = make_plan(
-        flags, threads=tuple(thread_counts(args.threads)), options=backend_options(args.option, backends)
+        flags, threads=thread_counts(args.threads), options=backend_options(args.option, backends)
     )
     if planned.skipped:
         raise GhostbenchError(planned.skipped[0][1])
