@@ -1,4 +1,32 @@
 import os
+import subprocess
+from pathlib import Path
+
+import pytest
 
 # Deterministic, single-threaded torch in tests: the suite runs beside other work on 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _mount_tmpfs(path: Path, options: str) -> None:
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs("ro,size=1m")``: a fresh filesystem with those mount options (root only; skips
+    otherwise). Root ignores file modes, so a read-only or full folder needs a real mount."""
+    mounts: list[Path] = []
+
+    def make(options: str) -> Path:
+        path = tmp_path / f"mnt{len(mounts)}"
+        _mount_tmpfs(path, options)
+        mounts.append(path)
+        return path
+
+    yield make
+    for path in mounts:
+        subprocess.run(["umount", str(path)], check=False)

@@ -74,28 +74,6 @@ def test_unknown_model_is_one_line(capsys, tmp_path):
     assert err.count("\n") == 1 and "did you mean" in err
 
 
-def _mount_tmpfs(path: Path, options: str) -> None:
-    path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    mounts: list[Path] = []
-
-    def make(options: str) -> Path:
-        path = tmp_path / f"mnt{len(mounts)}"
-        _mount_tmpfs(path, options)
-        mounts.append(path)
-        return path
-
-    yield make
-    for path in mounts:
-        subprocess.run(["umount", str(path)], check=False)
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a read-only or tiny filesystem needs root")
 def test_read_only_or_full_output_dir_fails_before_measuring(tmpfs, capsys):
     read_only = tmpfs("ro,size=1m")
@@ -121,10 +99,12 @@ def _bench(args: list[str], cwd: Path, env: dict) -> subprocess.Popen:
 @pytest.mark.slow
 def test_quick_bench_survives_ctrl_c_and_resumes(tmp_path):
     """The quick bench on real ONNX Runtime and LiteRT: SIGINT after the first finished cell keeps
-    that cell and marks the run interrupted; --resume measures only the rest, each cell once."""
-    env = {**os.environ, "GHOSTBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    that cell and marks the run interrupted; --resume measures only the rest, each cell once, from
+    the cache the run was started with (not the one the environment names now)."""
+    cache, other_cache = tmp_path / "cache", tmp_path / "other-cache"
+    env = {**os.environ, "GHOSTBENCH_CACHE_DIR": str(other_cache)}
     out = tmp_path / "results"
-    proc = _bench(["--quick", "--out-dir", str(out), "--no-report"], tmp_path, env)
+    proc = _bench(["--quick", "--out-dir", str(out), "--no-report", "--cache-dir", str(cache)], tmp_path, env)
     deadline = time.monotonic() + 400
     latency: Path | None = None
     while time.monotonic() < deadline and proc.poll() is None:
@@ -148,6 +128,8 @@ def test_quick_bench_survives_ctrl_c_and_resumes(tmp_path):
     resumed = _bench(["--resume", run_dir.name, "--out-dir", str(out), "--no-report"], tmp_path, env)
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-3000:]
+    assert not other_cache.exists(), "resume re-exported into another cache"
+    assert json.loads((run_dir / "run.json").read_text())["options"]["cache_dir"] == str(cache)
     final = pd.read_csv(latency)
     planned = {
         f"{c['model']}/{c['backend']}/{c['device']}/{c['precision']}/t{c['threads']}" for c in run["plan"]

@@ -231,6 +231,16 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, argv):
     assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a read-only filesystem for root needs a real mount")
+def test_a_read_only_cache_is_one_line_naming_the_fix(tmpfs, capsys):
+    read_only = tmpfs("ro,size=1m")
+    assert cli.main(["export", REAL, "--format", "onnx", "--cache-dir", str(read_only)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"ERROR: cannot write the artifact cache {read_only}: Read-only file system;")
+    assert "--cache-dir" in err
+
+
 # --- cache behaviour (tiny model) ----------------------------------------------------------------
 
 

@@ -114,6 +114,7 @@ def test_run_writes_results_and_a_rerun_loses_nothing(
     assert "ghostnet_100/null/cpu/fp32/t1: median " in stdout and " ms, 95% CI [" in stdout
 
     assert {p.name for p in out.iterdir()} == {
+        ".lock",
         "run.json",
         "latency.csv",
         "latency.parquet",
@@ -156,3 +157,20 @@ def test_run_writes_results_and_a_rerun_loses_nothing(
         in capsys.readouterr().err
     )
     assert load_run(out)[0] == run
+
+
+def test_an_artifact_is_refused_under_another_models_name(
+    capsys: pytest.CaptureFixture, tmp_path: Path, cache_dir: Path
+) -> None:
+    """A cached file's artifact.json names what it was exported from: timing ghostnet_050's graph
+    as ghostnet_100 would give a row with ghostnet_100's params, MACs and accuracy."""
+    from ghostbench.exporters import export
+
+    artifact = export("ghostnet_050", "onnx", cache_dir=cache_dir)
+    argv = ["run", "--models", "ghostnet_100", "--backends", "onnxruntime", "--artifact", str(artifact.path)]
+    line = _one_error_line(capsys, [*argv, "--out", str(tmp_path / "run")])
+    assert line == (
+        f"ERROR: --artifact {artifact.path}: its artifact.json says it is ghostnet_050 onnx fp32, "
+        "this run asks for ghostnet_100 onnx fp32"
+    )
+    assert not (tmp_path / "run").exists()

@@ -190,3 +190,27 @@ def test_non_finite_harness_settings_are_refused(bad: dict) -> None:
 def test_a_non_finite_timeout_is_refused() -> None:
     with pytest.raises(GhostbenchError, match="timeout"):
         MeasureOptions(timeout_s=math.nan)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([1], "a cell is a JSON object"),
+        ({"model": "m"}, "cell fields ['backend'] are missing"),
+        ({"model": "m", "backend": "torch", "colour": "red"}, "unknown cell fields ['colour']"),
+        ({"model": "m", "backend": "tensorflow"}, "cell backend 'tensorflow' is not one of"),
+        ({"model": "m", "backend": "torch", "device": ["cpu"]}, "cell device ['cpu'] is not one of"),
+        ({"model": "", "backend": "torch"}, "cell model '' is not a name"),
+        ({"model": "m", "backend": "torch", "threads": True}, "cell threads True is not an integer"),
+        ({"model": "m", "backend": "torch", "threads": 0}, "cell threads 0 is not an integer >= 1"),
+        ({"model": "m", "backend": "torch", "options": [1]}, "cell options [1] are not an object"),
+    ],
+)
+def test_cells_read_from_a_file_are_checked_field_by_field(data: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Cell.from_dict(data)  # type: ignore[arg-type]
+
+
+def test_a_cell_round_trips_through_its_dict() -> None:
+    cell = Cell("ghostnet_050", "onnxruntime", "cpu", "int8", 4, {"graph_opt": "basic"})
+    assert Cell.from_dict(cell.to_dict()) == cell

@@ -6,10 +6,14 @@ injected by the null backend's ``fault`` option, and run through the real worker
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
@@ -153,3 +157,63 @@ def test_stderr_tail_drops_faulthandler_module_list() -> None:
 def test_repeated_cells_are_refused() -> None:
     with pytest.raises(GhostbenchError, match="cells repeat: ghostnet_050/null/cpu/fp32/t1"):
         measure([_null(), _null()], run_id="run")
+
+
+def _hung_worker(env: dict[str, str]) -> subprocess.Popen:
+    """The real worker module on a request whose window hangs (null backend, ``fault=hang``)."""
+    payload = window.request(_null("hang"), None, QUICK.to_dict(), seed=0, window=0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ghostbench.worker.process"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(payload).encode())
+    proc.stdin.close()
+    return proc
+
+
+def test_a_hung_worker_ends_at_its_own_deadline_without_its_parent() -> None:
+    proc = _hung_worker({worker.DEADLINE_ENV: "3"})
+    assert proc.wait(timeout=60) == -signal.SIGALRM
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_the_worker_dies_with_its_parent(tmp_path: Path) -> None:
+    """A parent killed with SIGKILL cannot kill its worker; the kernel does (PR_SET_PDEATHSIG)."""
+    pid_file = tmp_path / "worker.pid"
+    payload = window.request(_null("hang"), None, QUICK.to_dict(), seed=0, window=0)
+    script = (
+        "import json, os, subprocess, sys, time\n"
+        f"env = {{**os.environ, {worker.PARENT_PID_ENV!r}: str(os.getpid())}}\n"
+        "w = subprocess.Popen([sys.executable, '-m', 'ghostbench.worker.process'], stdin=subprocess.PIPE,"
+        " stdout=subprocess.DEVNULL, env=env)\n"
+        f"w.stdin.write({json.dumps(payload)!r}.encode()); w.stdin.close()\n"
+        f"open({str(pid_file)!r}, 'w').write(str(w.pid))\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert time.monotonic() < deadline and parent.poll() is None
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        time.sleep(2)  # the worker is loading or already in its hung window
+        assert _alive(child)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child)
+    finally:
+        parent.kill()

@@ -207,7 +207,7 @@ def run_plan(
     console = console or progress_console()
     store = RunStore(run_dir)
     check_output_dir(run_dir)
-    with run_log(run_dir):
+    with store.lock(), run_log(run_dir):
         return _run(plan, store, settings, resume, console, spawn)
 
 
@@ -222,29 +222,31 @@ def _run(
     done = store.done_cells() if resume else set()
     todo = [c for c in plan.cells if c.key not in done]
     skipped = [{"cell": c.key, "reason": why} for c, why in plan.skipped]
+    options = {
+        "device": plan.profile.device,
+        "cache_dir": str(settings.cache_dir) if settings.cache_dir else None,
+        "allow_parity_failure": settings.allow_parity_failure,
+        **settings.measure.to_dict(),
+    }
     if resume:
-        store.resume()
+        store.resume(options=options)
         log.info("resuming: %d of %d cells already measured", len(done), len(plan.cells))
         console.print(f"resuming {store.path}: {len(done)} of {len(plan.cells)} cells already measured")
     else:
         store.begin(
             command=settings.command,
             profile=plan.profile.name,
-            options={
-                "device": plan.profile.device,
-                "cache_dir": str(settings.cache_dir) if settings.cache_dir else None,
-                "allow_parity_failure": settings.allow_parity_failure,
-                **settings.measure.to_dict(),
-            },
+            options=options,
             plan=plan.cells,
             skipped=skipped,
-            overhead_ns=overhead_ns() if plan.profile.remote is None else None,
         )
     for entry in skipped:
         log.warning("skipped %s: %s", entry["cell"], entry["reason"])
     export_skips: list[tuple[Cell, str]] = []
     with _progress(console) as progress:
         try:
+            if not resume and plan.profile.remote is None:  # after begin: Ctrl-C here is a resumable run
+                store.update_run(overhead_ns=overhead_ns())
             artifacts, export_skips = export_all(todo, settings, progress)
             if export_skips:
                 run = store.read_run_json()

@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
 def get_profile(name: str) -> Profile:
     try:
         return PROFILES[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a profile read from an edited run.json
         raise GhostbenchError(f"unknown device {name!r}; valid devices: {', '.join(PROFILES)}") from None
 
 

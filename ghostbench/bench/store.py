@@ -9,17 +9,18 @@ tables after each finished cell: a killed run keeps every finished cell, and a r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ghostbench.core import atomic
+from ghostbench.core import atomic, locks
 from ghostbench.core.errors import GhostbenchError
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ RUN_JSON = "run.json"
 LATENCY_CSV = "latency.csv"
 LATENCY_PARQUET = "latency.parquet"
 SAMPLES_PARQUET = "samples.parquet"
+LOCK_FILE = ".lock"  # held by the process writing the folder; holds its pid
 ACCURACY_CSV = "accuracy.csv"
 # accuracy.csv (``ghostbench evaluate``, docs/accuracy.md): the report reads these columns; further
 # ones record how the figure was made. One row per (model, format, precision).
@@ -110,6 +112,26 @@ def new_run_id(host: str | None = None, now: str | None = None) -> str:
     return f"{stamp}-{name}"
 
 
+def create_run_dir(root: str | os.PathLike, run_id: str | None = None) -> Path:
+    """Make a new, empty run folder under ``root`` and return it. The folder is made exclusively (no
+    ``exist_ok``): two runs started in the same second on one host get ``<id>``, ``<id>-2``, ...,
+    never one folder that mixes their rows."""
+    base = run_id or new_run_id()
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = root / (base if n == 1 else f"{base}-{n}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return path
+    except OSError as exc:
+        raise GhostbenchError(f"cannot make a run folder in {root}: {exc.strerror or exc}") from None
+    raise GhostbenchError(f"cannot make a run folder in {root}: {base} and 998 suffixes exist")
+
+
 def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     extra = [c for c in frame.columns if c not in columns]
@@ -166,6 +188,14 @@ class RunStore:
     @property
     def run_id(self) -> str:
         return self.path.name
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Be the only writer of this folder for the ``with`` block; a second ghostbench writing the
+        same folder (``run --out``, ``bench --resume``) fails at once with a one-line error."""
+        what = f"the results folder {self.path}"
+        with locks.hold(self.path / LOCK_FILE, wait=False, what=what):
+            yield
 
     def exists(self) -> bool:
         """Whether a run was started here (its ``run.json`` exists)."""

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.bench.measure import MeasureOptions
     from ghostbench.bench.orchestrate import BenchSettings, check_output_dir, progress_console, run_plan
     from ghostbench.bench.plan import Plan, get_profile, make_plan
-    from ghostbench.bench.store import RunStore, new_run_id
+    from ghostbench.bench.store import RunStore, create_run_dir
     from ghostbench.commands.options import backend_options, csv_items, thread_counts
     from ghostbench.core.cell import Cell
     from ghostbench.core.errors import GhostbenchError
@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         store = RunStore(args.out_dir / args.resume)
         if not store.exists():
             raise GhostbenchError(f"no run {args.resume!r} in {args.out_dir} (no {store.path}/run.json)")
-        profile = get_profile(store.read_run_json().get("profile", args.device))
+        recorded = store.read_run_json()
+        profile = get_profile(recorded.get("profile", args.device))
     if profile.name == "gpu":
         require_cuda("DEVICE=gpu")
     spawn = None
@@ -110,10 +111,17 @@ def run(args: argparse.Namespace) -> int:
         raise GhostbenchError(str(exc)) from None
     if args.resume:
         run_dir = store.path
-        # The recorded plan and options, not today's flags: a resumed run measures what it started.
-        recorded = store.read_run_json()
-        plan = Plan(profile=profile, cells=tuple(Cell.from_dict(c) for c in recorded["plan"]))
-        options = MeasureOptions.from_dict(recorded.get("options", {}))
+        # The recorded plan and options, not today's flags: a resumed run measures what it started,
+        # from the cache it started with (an explicit --cache-dir or --allow-parity-failure wins).
+        try:
+            plan = Plan(profile=profile, cells=tuple(Cell.from_dict(c) for c in recorded["plan"]))
+            options = MeasureOptions.from_dict(recorded["options"])
+            cache_dir = args.cache_dir or _recorded_path(recorded["options"].get("cache_dir"))
+            allow_parity_failure = (
+                args.allow_parity_failure or recorded["options"].get("allow_parity_failure") is True
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise GhostbenchError(f"{store.path}/run.json cannot be resumed: {exc!s}") from None
     else:
         backends = csv_items(args.backends) if args.backends else None
         planned = backends or (profile.quick_backends if quick else ()) or profile.backends
@@ -129,11 +137,12 @@ def run(args: argparse.Namespace) -> int:
         if not plan.cells:
             reasons = "; ".join(sorted({why for _, why in plan.skipped})) or "nothing selected"
             raise GhostbenchError(f"no cell of this plan can run here: {reasons}")
-        run_dir = args.out_dir / new_run_id()
+        run_dir = create_run_dir(args.out_dir)
+        cache_dir, allow_parity_failure = args.cache_dir, args.allow_parity_failure
     settings = BenchSettings(
         measure=options,
-        cache_dir=args.cache_dir,
-        allow_parity_failure=args.allow_parity_failure,
+        cache_dir=cache_dir,
+        allow_parity_failure=allow_parity_failure,
         command=["ghostbench", *sys.argv[1:]],
     )
     console = progress_console()
@@ -141,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report:
         write_report(run_dir, console)
     return code
+
+
+def _recorded_path(value: object) -> Path | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"options.cache_dir {value!r} is not a path")
+    return Path(value) if value else None
 
 
 def write_report(run_dir: Path, console: Console) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from ghostbench import __version__
@@ -24,6 +25,19 @@ COMMANDS: dict[str, str] = {
 }
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a CI job cancelled, a terminal closed): unwound like Ctrl-C, so a run
+    marks itself ``interrupted``, ends its worker and prints how to resume."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
+    previous = {signum: signal.signal(signum, _terminate) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return int(args._run(args) or EXIT_OK)
     except GhostbenchError as exc:
@@ -70,9 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `ghostbench models | head`: the reader left, not an error
         sys.stderr.close()
         return EXIT_OK
+    except Terminated as exc:
+        print(f"interrupted by {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

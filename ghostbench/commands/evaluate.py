@@ -160,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from ghostbench.bench.store import ACCURACY_CSV, RunStore
 
-    RunStore(args.out).append_accuracy(row)
+    store = RunStore(args.out)
+    with store.lock():
+        store.append_accuracy(row)
     print(args.out / ACCURACY_CSV)
     return 0

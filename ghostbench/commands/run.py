@@ -145,6 +145,7 @@ def user_artifact(path: Path, cells: list[Cell]) -> Artifact:
             f"--artifact {path.name} is a {fmt} file; backend {cell.backend!r} cannot run it"
         )
     sha = file_sha256(path)
+    _check_sidecar(path, sha, cell)
     return Artifact(
         model=cell.model,
         format=fmt,
@@ -155,6 +156,30 @@ def user_artifact(path: Path, cells: list[Cell]) -> Artifact:
         size_bytes=path.stat().st_size,
         meta={"source": "user"},
     )
+
+
+def _check_sidecar(path: Path, sha: str, cell: Cell) -> None:
+    """A file from the artifact cache (or a copy with its ``artifact.json``) says what it was
+    exported from; timing it under another model's or precision's name would mislabel the row."""
+    import json
+
+    from ghostbench.core.cell import ARTIFACT_FORMATS
+    from ghostbench.core.errors import GhostbenchError
+    from ghostbench.exporters.cache import SIDECAR
+
+    try:
+        claim = json.loads((path.parent / SIDECAR).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return  # no readable sidecar: nothing claims otherwise
+    if not isinstance(claim, dict) or claim.get("sha256") != sha:
+        return  # a sidecar about another file
+    said = tuple(str(claim.get(k)) for k in ("model", "format", "precision"))
+    asked = (cell.model, ARTIFACT_FORMATS[cell.backend], cell.precision)
+    if said != asked:
+        raise GhostbenchError(
+            f"--artifact {path}: its {SIDECAR} says it is {' '.join(said)}, "
+            f"this run asks for {' '.join(asked)}"
+        )
 
 
 def _line(row: dict) -> str:
@@ -188,7 +213,7 @@ def _check_same_settings(out: Path, previous: dict, current: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
-    from ghostbench.bench.store import RunStore, new_run_id
+    from ghostbench.bench.store import RunStore, create_run_dir
     from ghostbench.core.cell import ARTIFACT_FORMATS, Cell
     from ghostbench.core.errors import GhostbenchError
     from ghostbench.core.window import HarnessConfig
@@ -217,50 +242,52 @@ def run(args: argparse.Namespace) -> int:
             return None
         return artifact if artifact is not None else exported(cell.model, fmt, cell.precision)
 
-    out = args.out or Path("results") / new_run_id()
+    out = args.out or create_run_dir("results")
     store = RunStore(out)
-    done = store.done_cells() if store.exists() else set()
-    todo = [c for c in cells if c.key not in done]
-    command = ["ghostbench", *sys.argv[1:]]
-    recorded = {"device": args.device, "artifact": str(args.artifact) if args.artifact else None}
-    recorded |= options.to_dict()
-    if store.exists():
-        previous = store.read_run_json()
-        _check_same_settings(out, previous.get("options", {}), recorded)
-        planned = {Cell.from_dict(c).key: c for c in previous.get("plan", [])}
-        planned.update({c.key: c.to_dict() for c in cells})
-        print(f"resuming {out}: {len(done)} of {len(cells)} cells already measured", file=sys.stderr)
-        store.resume(command=command, options=recorded, plan=list(planned.values()))
-    else:
-        store.begin(command=command, options=recorded, plan=cells, overhead_ns=overhead_ns())
-    total = len(todo) * options.rounds
-    progress = {"window": 0}
+    with store.lock():
+        done = store.done_cells() if store.exists() else set()
+        todo = [c for c in cells if c.key not in done]
+        command = ["ghostbench", *sys.argv[1:]]
+        recorded = {"device": args.device, "artifact": str(args.artifact) if args.artifact else None}
+        recorded |= options.to_dict()
+        if store.exists():
+            previous = store.read_run_json()
+            _check_same_settings(out, previous.get("options", {}), recorded)
+            planned = {Cell.from_dict(c).key: c for c in previous.get("plan", [])}
+            planned.update({c.key: c.to_dict() for c in cells})
+            print(f"resuming {out}: {len(done)} of {len(cells)} cells already measured", file=sys.stderr)
+            store.resume(command=command, options=recorded, plan=list(planned.values()))
+        else:
+            store.begin(command=command, options=recorded, plan=cells, overhead_ns=overhead_ns())
+        total = len(todo) * options.rounds
+        progress = {"window": 0}
 
-    def started(cell: Cell, window: int) -> None:
-        progress["window"] += 1
-        print(
-            f"[{progress['window']}/{total}] {cell.key} window {window + 1}/{options.rounds}", file=sys.stderr
-        )
+        def started(cell: Cell, window: int) -> None:
+            progress["window"] += 1
+            print(
+                f"[{progress['window']}/{total}] {cell.key} window {window + 1}/{options.rounds}",
+                file=sys.stderr,
+            )
 
-    try:
-        rows = measure(
-            todo,
-            run_id=store.run_id,
-            options=options,
-            store=store,
-            artifact_for=artifact_for,
-            on_window_start=started,
-            on_cell_done=lambda row: print(_line(row), flush=True),
-        )
-    except KeyboardInterrupt:
-        store.update_run(status="interrupted", finished=env.now_iso())
-        raise
-    except BaseException:
-        store.update_run(status="failed", finished=env.now_iso())
-        raise
-    store.update_run(status="complete", finished=env.now_iso())
-    print(f"results: {out}")
-    failed = [r for r in rows if r["status"] != "ok"]
-    if failed:
-        raise GhostbenchError(f"{len(failed)} of {len(rows)} cells failed (reasons in {out}/latency.csv)")
-    return 0
+        try:
+            rows = measure(
+                todo,
+                run_id=store.run_id,
+                options=options,
+                store=store,
+                artifact_for=artifact_for,
+                on_window_start=started,
+                on_cell_done=lambda row: print(_line(row), flush=True),
+            )
+        except KeyboardInterrupt:
+            store.update_run(status="interrupted", finished=env.now_iso())
+            raise
+        except BaseException:
+            store.update_run(status="failed", finished=env.now_iso())
+            raise
+        store.update_run(status="complete", finished=env.now_iso())
+        print(f"results: {out}")
+        failed = [r for r in rows if r["status"] != "ok"]
+        if failed:
+            raise GhostbenchError(f"{len(failed)} of {len(rows)} cells failed (reasons in {out}/latency.csv)")
+        return 0

@@ -54,4 +54,26 @@ class Cell:
 
     @classmethod
     def from_dict(cls, data: dict) -> Cell:
-        return cls(**data)
+        """A cell from a ``run.json`` plan or a worker request: checked field by field, since the
+        file may have been edited; a bad field is a ``ValueError`` naming it."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a cell is a JSON object, got {type(data).__name__}")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown cell fields {sorted(unknown)}")
+        missing = {"model", "backend"} - set(data)
+        if missing:
+            raise ValueError(f"cell fields {sorted(missing)} are missing")
+        cell = cls(**data)
+        choices = {"backend": BACKENDS, "device": DEVICES, "precision": PRECISIONS}
+        for name, valid in choices.items():
+            if not isinstance(getattr(cell, name), str) or getattr(cell, name) not in valid:
+                raise ValueError(f"cell {name} {getattr(cell, name)!r} is not one of {', '.join(valid)}")
+        if not isinstance(cell.model, str) or not cell.model:
+            raise ValueError(f"cell model {cell.model!r} is not a name")
+        if type(cell.threads) is not int or cell.threads < 1:
+            raise ValueError(f"cell threads {cell.threads!r} is not an integer >= 1")
+        options = cell.options
+        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+            raise ValueError(f"cell options {options!r} are not an object")
+        return cell

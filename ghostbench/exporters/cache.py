@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
-from ghostbench.core import atomic
+from ghostbench.core import atomic, locks
 from ghostbench.core.artifact import Artifact, file_sha256
 from ghostbench.models import weights
 from ghostbench.models.registry import ModelSpec
@@ -135,20 +135,12 @@ class ArtifactCache:
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Serialise builders of the same key across processes (advisory ``flock``; released on exit)."""
-        locks = self.root / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with (locks / f"{key[:32]}.lock").open("a") as fh:
-            try:
-                import fcntl
-            except ImportError:  # not POSIX: single-process use only
-                yield
-                return
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        """Serialise builders of the same key across processes (advisory ``flock``; released on exit).
+        A cache that cannot be written (read-only, not a folder) is a one-line error naming the fix."""
+        lock = self.root / ".locks" / f"{key[:32]}.lock"
+        hint = "; choose another cache with --cache-dir or $GHOSTBENCH_CACHE_DIR"
+        with locks.hold(lock, wait=True, what=f"the artifact cache {self.root}", hint=hint):
+            yield
 
     def lookup(self, model: str, fmt: str, precision: str, key: str, *, warn: bool = True) -> Artifact | None:
         """The cached artifact for ``key``, or None. A corrupt entry is reported (``warn``) and is a miss."""

@@ -10,7 +10,11 @@ Protocol, JSON both ways, no pickle:
   "runtime_version": ..., "device_name": ..., "window": WindowResult, "env_before": ...,
   "env_after": ...}`` or ``{"status": "error", "error": "..."}``. Before anything else it points
   file descriptor 1 at stderr, so a library that prints cannot corrupt the answer;
-- stderr is captured; its tail goes into the error of a failed window.
+- stderr is captured; its tail goes into the error of a failed window;
+- the worker never outlives the window it was started for: it asks the kernel to kill it when
+  its parent dies (``PR_SET_PDEATHSIG`` on Linux, a polling thread elsewhere), and it arms its own
+  deadline (``SIGALRM``, whose default action ends the process without needing Python) a margin
+  after the parent's timeout, so a hung worker ends even if the parent was killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -24,14 +28,18 @@ import subprocess
 import sys
 import time
 import traceback
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.window import PROTOCOL, WindowOutcome
 
-if TYPE_CHECKING:
-    pass
+# The worker's own deadline is the parent's timeout plus this margin: normally the parent kills
+# first and reports a timeout; the worker's alarm is for a parent that can no longer do it.
+DEADLINE_MARGIN_S = 10.0
+PARENT_PID_ENV = "GHOSTBENCH_WORKER_PARENT"
+DEADLINE_ENV = "GHOSTBENCH_WORKER_DEADLINE_S"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_CHARS = 2000
@@ -70,6 +78,8 @@ def spawn(
     child_env = dict(os.environ if env is None else env)
     # The cell's thread count, not one inherited from the parent, sizes any OpenMP pool.
     child_env["OMP_NUM_THREADS"] = str(payload["cell"].get("threads", 1))
+    child_env[PARENT_PID_ENV] = str(os.getpid())
+    child_env[DEADLINE_ENV] = f"{timeout_s + DEADLINE_MARGIN_S:.3f}"
     start = time.perf_counter()
     proc = subprocess.Popen(
         [python, "-m", "ghostbench.worker.process"],
@@ -101,6 +111,8 @@ def spawn(
             answer = None
     if timed_out:
         reason = f"worker timed out after {timeout_s:g} s and was killed"
+    elif proc.returncode == -signal.SIGALRM:
+        reason = f"worker reached its own deadline of {timeout_s + DEADLINE_MARGIN_S:g} s and ended"
     elif proc.returncode < 0:
         name = _signal_name(proc.returncode)
         hint = " (out of memory?)" if name == "SIGKILL" else ""
@@ -115,6 +127,34 @@ def spawn(
         reason = f"worker exited with code {proc.returncode} and no result"
     outcome.error = f"{reason}\n{tail}".strip() if tail else reason
     return outcome
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` (the pid that started it) dies, whatever kills it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl failed")
+    except (OSError, AttributeError):  # not Linux: watch the parent from a thread
+        import threading
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(137)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before the request above took effect
+        os._exit(137)
+
+
+def arm_deadline(seconds: float) -> None:
+    """Be ended by SIGALRM after ``seconds``: its default action needs no Python, so it works
+    while a C extension holds the interpreter."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def _measure(payload: dict) -> dict:
@@ -157,6 +197,10 @@ def main(stdin: IO[str] = sys.stdin) -> int:
     os.dup2(2, 1)  # anything written to fd 1 from here on (C libraries included) goes to stderr
     sys.stdout = sys.stderr
     faulthandler.enable()  # a segfault leaves a Python traceback in the stderr tail
+    if PARENT_PID_ENV in os.environ:
+        die_with_parent(int(os.environ[PARENT_PID_ENV]))
+    if DEADLINE_ENV in os.environ:
+        arm_deadline(float(os.environ[DEADLINE_ENV]))
     try:
         answer = _measure(json.load(stdin))
     except GhostbenchError as exc:
