@@ -154,6 +154,20 @@ def test_plan_rejects_bad_threads():
         make_plan(get_profile("cpu"), threads=(0,))
 
 
+def test_threads_beyond_the_usable_cpus_need_the_override(monkeypatch, capsys):
+    from ghostbench.commands import options
+
+    monkeypatch.setattr(options, "usable_cpus", lambda: 2)
+    with pytest.raises(GhostbenchError, match=r"--threads 100000 is more than the 2 CPUs .* --oversubscribe"):
+        options.thread_counts("1,100000", device="cpu")
+    with pytest.raises(GhostbenchError, match="more than the 2 CPUs"):
+        options.thread_counts("4", device="cuda")
+    assert options.thread_counts("1,4", device="cpu", oversubscribe=True) == (1, 4)
+    assert options.thread_counts("1,4", device="pi") == (1, 4)  # a board's cores are its own
+    assert main(["bench", "--threads", "3", "--quick"]) == 2
+    assert capsys.readouterr().err.startswith("ERROR: --threads 3 is more than the 2 CPUs")
+
+
 def test_a_cell_whose_export_fails_is_reported_and_fails_the_run(tmp_path, monkeypatch):
     """An export failure skips its cells (the rest are measured) but is no success: exit 2, and the
     console says which cell and why, not only bench.log."""

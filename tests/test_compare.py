@@ -304,6 +304,19 @@ def test_an_unknown_schema_version_is_refused(tmp_path: Path, capsys: pytest.Cap
     assert "schema_version 99" in capsys.readouterr().err
 
 
+def test_negative_latencies_are_damage_not_a_median_of_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    base, new = _runs(tmp_path, CELLS)
+    samples = pd.read_parquet(new / "samples.parquet")
+    samples.loc[samples.index[:5], "latency_ns"] = -5
+    samples.to_parquet(new / "samples.parquet", index=False)
+    assert main(["compare", str(base), str(new)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "samples.parquet: 5 negative latencies (first in cell " in err[0]
+    assert err[0].endswith("the file is damaged")
+
+
 @pytest.mark.parametrize("value", ["1.5", "-0.1", "five"])
 def test_a_bad_threshold_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture, value: str) -> None:
     with pytest.raises(SystemExit) as exc:

@@ -340,6 +340,33 @@ def test_converter_failure_is_an_export_error(tmp_path):
     assert f"(converter output: {entry / capture.LOG_NAME})" in str(failure.value)
 
 
+class AbortingNet(TinyNet):
+    """Ends its process the way an XLA CHECK failure does, as soon as the converter runs it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        print("F0000 fatal: Check failed: pthread_create() failed (the test's abort)", flush=True)
+        os.abort()
+
+
+def aborting(num_classes: int = 10) -> AbortingNet:
+    return AbortingNet(num_classes)
+
+
+def test_a_converter_that_aborts_is_one_failed_export(tmp_path):
+    """A TFLite conversion that calls abort() ends its child, not this process (exporters/isolate.py)."""
+    spec = ModelSpec(name="aborting_net", family="test", builder=aborting, input_size=32, num_classes=10)
+    with pytest.raises(ExportError) as failure:
+        export(spec, "tflite", cache_dir=tmp_path, check_parity=False)
+    message = str(failure.value)
+    assert message.startswith(
+        "aborting_net -> tflite fp32 failed: the converter process died (killed by SIGABRT)"
+    )
+    assert "; last output: F0000 fatal: Check failed: pthread_create() failed (the test's abort)" in message
+    assert "\n" not in message
+    (entry,) = (tmp_path / "aborting_net").iterdir()
+    assert [p.name for p in entry.iterdir()] == [capture.LOG_NAME]  # no half-written file
+
+
 def test_ctrl_c_during_an_export_leaves_no_half_written_file(tmp_path):
     def interrupted(num_classes: int) -> nn.Module:
         raise KeyboardInterrupt

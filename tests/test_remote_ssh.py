@@ -21,12 +21,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from rich.console import Console
 
@@ -40,7 +42,7 @@ from ghostbench.core.artifact import Artifact
 from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.inputs import artifact_input
-from ghostbench.core.window import HarnessConfig
+from ghostbench.core.window import HarnessConfig, WindowOutcome
 from ghostbench.exporters import export, parity
 from ghostbench.models import registry
 from ghostbench.runners import create
@@ -150,8 +152,14 @@ def _quiet() -> Console:
 def test_host_parsing() -> None:
     assert SshTarget.parse("pi@raspberrypi.local") == SshTarget("pi@raspberrypi.local")
     assert SshTarget.parse("pi@10.0.0.7:2222") == SshTarget("pi@10.0.0.7", port=2222)
-    for bad in ("", "-oProxyCommand=x", "pi@host name"):
+    assert SshTarget.parse("[::1]:22") == SshTarget("::1", port=22)
+    assert SshTarget.parse("pi@[fe80::1%eth0]:2200") == SshTarget("pi@fe80::1%eth0", port=2200)
+    assert SshTarget.parse("pi@fe80::1") == SshTarget("pi@fe80::1")  # a bare IPv6 address: no port
+    for bad in ("", "-oProxyCommand=x", "pi@host name", "pi@-oX", "host;id", "pi@host:22:33", "pï@host"):
         with pytest.raises(GhostbenchError, match="not an SSH destination"):
+            SshTarget.parse(bad)
+    for bad in ("pi@host:0", "pi@host:99999", "pi@host:-oX", "pi@[::1]:"):
+        with pytest.raises(GhostbenchError, match="is not a number from 1 to 65535"):
             SshTarget.parse(bad)
 
 
@@ -319,6 +327,34 @@ def test_board_lost_mid_run_keeps_what_was_measured(artifacts: dict[str, Artifac
     assert second["status"] == "error" and "cannot reach the board" in second["error"]
     _, latency, samples = load_run(tmp_path / "run")
     assert latency["status"].tolist() == ["ok", "error"] and set(samples["cell"]) == {cells[0].key}
+
+
+@needs_sshd
+def test_a_board_lost_during_a_window_says_so(tmp_path: Path) -> None:
+    """The board vanishes mid-window (sshd and its sessions killed, as at a power cut): ssh exits
+    255 and says nothing; a fresh login that fails tells a lost board from a remote signal."""
+    server = start_sshd(tmp_path / "sshd")
+    board = SshBoard.connect(_target(server, tmp_path / "board"))
+    hang = Cell("ghostnet_050", "null", "pi", options={"fault": "hang"})
+    payload = window.request(hang, None, QUICK.to_dict(), seed=0, window=0)
+    outcome: list[WindowOutcome] = []
+    thread = threading.Thread(target=lambda: outcome.append(board.spawn(payload, timeout_s=120)))
+    try:
+        thread.start()
+        deadline = time.monotonic() + 60
+        sshd = psutil.Process(server.proc.pid)
+        while not any("ghostbench.worker.process" in " ".join(p.cmdline()) for p in sshd.children(True)):
+            assert time.monotonic() < deadline, "the window never started on the board"
+            time.sleep(0.1)
+        for proc in [sshd, *sshd.children(recursive=True)]:
+            proc.kill()
+        thread.join(timeout=180)
+    finally:
+        board.close()
+    where = board.target.destination
+    assert outcome and outcome[0].error == (
+        f"cannot reach the board {where} over SSH: the connection was lost during the window"
+    )
 
 
 # The worker as `python -m ghostbench.worker.process`, in an interpreter where torch cannot be

@@ -202,7 +202,7 @@ def test_default_output_names() -> None:
     assert default_output(["a", "b", "c", "d"]) == Path("reports/a+3-more.html")
 
 
-@pytest.mark.parametrize("problem", ["schema", "missing", "twice"])
+@pytest.mark.parametrize("problem", ["schema", "missing", "twice", "unmeasured"])
 def test_bad_input_is_one_error_line(
     two_runs: tuple[Path, Path], tmp_path: Path, problem: str, capsys
 ) -> None:
@@ -217,6 +217,11 @@ def test_bad_input_is_one_error_line(
         args = [str(bad)]
     elif problem == "missing":
         args = [str(tmp_path / "nope")]
+    elif problem == "unmeasured":  # run.json only: interrupted before its first cell
+        bare = tmp_path / run.name
+        bare.mkdir()
+        (bare / "run.json").write_text((run / "run.json").read_text())
+        args = [str(bare)]
     else:
         args = [str(run), str(run)]
     assert cli.main(["report", *args, "-o", str(tmp_path / "x.html")]) == 2

@@ -61,10 +61,12 @@ class RunNoise:
 
     @classmethod
     def from_dict(cls, data: dict) -> RunNoise:
+        if not isinstance(data, dict):
+            raise ValueError(f"a run-noise record is a JSON object, got {type(data).__name__}")
         if data.get("format") != FORMAT:
             raise ValueError(f"unknown format {data.get('format')!r} (expected {FORMAT})")
         sigma = float(data["sigma"])
-        if not 0 <= sigma < 1:
+        if not 0 <= sigma < 1:  # NaN fails this too
             raise ValueError(f"sigma must be a fraction in [0, 1), got {sigma}")
         return cls(
             sigma=sigma,
@@ -130,7 +132,7 @@ def load(path: str | os.PathLike) -> RunNoise:
     """A ``noise.json`` file; :class:`GhostbenchError` when it is missing or not one."""
     try:
         return RunNoise.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise GhostbenchError(
             f"{path}: not a run-noise file ({exc}); measure it again: make calibrate"
         ) from None

@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -314,15 +314,31 @@ class RunStore:
         return table
 
 
+def _read_file(path: Path, reader: Callable[[Path], pd.DataFrame]) -> pd.DataFrame:
+    """``reader(path)`` with any failure of the file format as one :class:`GhostbenchError`: a damaged
+    Parquet or CSV file raises whatever its parser meets (ArrowInvalid, UnicodeDecodeError, ...)."""
+    try:
+        return reader(path)
+    except Exception as exc:
+        raise GhostbenchError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet file, its strings checked: pyarrow reads invalid UTF-8 without a word and fails
+    only later, wherever a value is first decoded."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    table.validate(full=True)
+    return table.to_pandas()
+
+
 def read_accuracy(folder: str | os.PathLike) -> pd.DataFrame | None:
     """The folder's ``accuracy.csv`` (measured top-1 by model, format and precision), or ``None``."""
     path = Path(folder) / ACCURACY_CSV
     if not path.is_file():
         return None
-    try:
-        table = pd.read_csv(path, dtype={c: str for c in (*ACCURACY_KEY, "data")})
-    except (OSError, ValueError) as exc:
-        raise GhostbenchError(f"{path}: cannot read: {exc}") from exc
+    table = _read_file(path, lambda p: pd.read_csv(p, dtype={c: str for c in (*ACCURACY_KEY, "data")}))
     missing = [c for c in ACCURACY_COLUMNS if c not in table.columns]
     if missing:
         raise GhostbenchError(
@@ -334,12 +350,22 @@ def read_accuracy(folder: str | os.PathLike) -> pd.DataFrame | None:
 def _read_latency(path: Path) -> pd.DataFrame:
     parquet, csv = path / LATENCY_PARQUET, path / LATENCY_CSV
     source = parquet if parquet.is_file() else csv
-    frame = pd.read_parquet(parquet) if parquet.is_file() else pd.read_csv(csv)
+    frame = _read_file(source, _read_parquet if source == parquet else pd.read_csv)
     if "schema_version" not in frame.columns:
         raise GhostbenchError(f"{source}: no schema_version column")
-    for version in frame["schema_version"].dropna().unique():
-        _check_version(int(version), source)
-    return _typed(frame, LATENCY_COLUMNS)
+    versions = frame["schema_version"].dropna().unique()
+    for version in versions:
+        _check_version(version.item() if hasattr(version, "item") else version, source)  # numpy -> Python
+    return _read_typed(frame, LATENCY_COLUMNS, source)
+
+
+def _read_typed(frame: pd.DataFrame, columns: dict[str, str], source: Path) -> pd.DataFrame:
+    """``_typed`` on a table read from disk: a column that does not convert is one error naming the
+    file (pyarrow and pandas raise ValueError or TypeError deep in a cast)."""
+    try:
+        return _typed(frame, columns)
+    except (ValueError, TypeError) as exc:
+        raise GhostbenchError(f"{source}: does not follow the results schema ({exc})") from None
 
 
 def _read_tables(path: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -350,7 +376,13 @@ def _read_tables(path: Path, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         latency = latency_frame([])
     samples_path = path / SAMPLES_PARQUET
     if samples_path.is_file():
-        samples = _typed(pd.read_parquet(samples_path), SAMPLE_COLUMNS)
+        samples = _read_typed(_read_file(samples_path, _read_parquet), SAMPLE_COLUMNS, samples_path)
+        negative = samples[samples["latency_ns"] < 0]
+        if not negative.empty:  # a clock never runs backwards: the file was damaged or edited
+            raise GhostbenchError(
+                f"{samples_path}: {len(negative)} negative latencies (first in cell "
+                f"{negative['cell'].iloc[0]}); the file is damaged"
+            )
     else:
         samples = samples_frame(run_id, "", [])
     return latency, samples
@@ -371,8 +403,8 @@ def load_run(path: str | os.PathLike) -> tuple[dict, pd.DataFrame, pd.DataFrame]
         latency, samples = _read_tables(folder, run.get("run_id", folder.name))
     except GhostbenchError:
         raise
-    except (OSError, ValueError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
-        raise GhostbenchError(f"{folder}: cannot read results: {exc}") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise GhostbenchError(f"{folder}: cannot read results: {exc}") from None
     return run, latency, samples
 
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
+from ghostbench.commands.options import OVERSUBSCRIBE_FLAG, OVERSUBSCRIBE_HELP
+
 HELP = "plan, export and measure a device profile; write results/ and an HTML report"
 
 
@@ -31,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads",
         help="comma-separated intra-op thread counts (default: the profile's: 1; pi, android: 1,4)",
     )
+    parser.add_argument(OVERSUBSCRIBE_FLAG, action="store_true", help=OVERSUBSCRIBE_HELP)
     parser.add_argument(
         "--option",
         action="append",
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.bench.orchestrate import BenchSettings, check_output_dir, progress_console, run_plan
     from ghostbench.bench.plan import Plan, get_profile, make_plan
     from ghostbench.bench.store import RunStore, create_run_dir
-    from ghostbench.commands.options import backend_options, csv_items, thread_counts
+    from ghostbench.commands.options import backend_options, optional_items, thread_counts
     from ghostbench.core.cell import Cell
     from ghostbench.core.errors import GhostbenchError
     from ghostbench.core.window import HarnessConfig
@@ -122,15 +125,20 @@ def run(args: argparse.Namespace) -> int:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise GhostbenchError(f"{store.path}/run.json cannot be resumed: {exc!s}") from None
+        store.done_cells()  # the tables are read (and checked) before anything is written
     else:
-        backends = csv_items(args.backends) if args.backends else None
+        backends = optional_items("--backends", args.backends)
         planned = backends or (profile.quick_backends if quick else ()) or profile.backends
         plan = make_plan(
             profile,
-            models=csv_items(args.models) if args.models else None,
+            models=optional_items("--models", args.models),
             backends=backends,
-            precisions=csv_items(args.precisions) if args.precisions else None,
-            threads=thread_counts(args.threads) if args.threads else None,
+            precisions=optional_items("--precisions", args.precisions),
+            threads=(
+                thread_counts(args.threads, device=profile.device, oversubscribe=args.oversubscribe)
+                if args.threads is not None
+                else None
+            ),
             options=backend_options(args.option, planned),
             quick=quick,
         )

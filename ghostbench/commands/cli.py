@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 a significant slowdown (``compare``), 2 bad input or data.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import signal
 import sys
@@ -40,10 +41,34 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated(signum)
 
 
+def one_line(text: str) -> str:
+    """An error as one line: a library's multi-line message (a Thrift or a converter error) joined."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+MEMORY_HINT = "free memory or raise the limit (ulimit -v)"
+
+
+def environment_failure(exc: BaseException) -> str | None:
+    """One line for a failure of the machine rather than of ghostbench (memory, disk, a library
+    that cannot load), or None for anything else, which stays a traceback: a bug to report."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, MemoryError):  # pyarrow's ArrowMemoryError is one too
+        return f"out of memory ({type(exc).__name__}{': ' + text if text else ''}); {MEMORY_HINT}"
+    if isinstance(exc, ImportError):
+        if "failed to map segment" in text or "cannot allocate memory" in text.lower():
+            return f"out of memory while loading a library ({text}); {MEMORY_HINT}"
+        return f"a library failed to load ({text}); reinstall with `make install`"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOMEM, errno.EAGAIN):
+        return f"out of memory or processes ({exc.strerror}); {MEMORY_HINT}"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left ({exc.strerror}: {exc.filename or 'a file'}); free some disk"
+    return None
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 as well; keep it to one line + usage
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"ERROR: {message}\n")
+    def error(self, message: str) -> None:  # argparse exits 2 as well; keep it to one line
+        self.exit(EXIT_USAGE, f"ERROR: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or EXIT_OK)
     except GhostbenchError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
+        print(f"ERROR: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `ghostbench models | head`: the reader left, not an error
         sys.stderr.close()
@@ -91,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = environment_failure(exc)
+        if message is None:
+            raise
+        print(f"ERROR: {message}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ghostbench.commands.options import model_name
+
 if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
 
@@ -20,7 +22,9 @@ HELP = "export a model (or --all) to onnx, tflite or tensorrt, cached, with a pa
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", nargs="?", help="registry name, e.g. ghostnet_100 (see `ghostbench models`)")
+    parser.add_argument(
+        "model", nargs="?", type=model_name, help="registry name, e.g. ghostnet_100 (see `ghostbench models`)"
+    )
     parser.add_argument("--all", action="store_true", help="export every registered model")
     parser.add_argument(
         "--format", "-f", required=True, dest="fmt", metavar="FORMAT", help="onnx, tflite or tensorrt"

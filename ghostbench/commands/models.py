@@ -9,6 +9,8 @@ import csv
 import json
 import sys
 
+from ghostbench.commands.options import model_name
+
 HELP = "list models with params, MACs, activations and published top-1"
 FORMATS = ("table", "csv", "json")
 CSV_COLUMNS = ("name", "family", "input_size", "params", "macs", "activations", "top1", "top1_source")
@@ -25,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layers",
         metavar="MODEL",
+        type=model_name,
         help="print the per-layer breakdown (params, MACs, activations) of one model instead",
     )
 
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.models import registry
 
     try:
-        if args.layers:
+        if args.layers is not None:
             _print_layers(args.layers, args.format)
             return 0
         names = registry.select(args.include.split(","), family=args.family)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 from collections.abc import Sequence
 
+from ghostbench.core.cell import LOCAL_DEVICES
 from ghostbench.core.errors import GhostbenchError
 
 
@@ -12,14 +15,53 @@ def csv_items(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def thread_counts(text: str) -> tuple[int, ...]:
-    """``--threads 1,4`` -> ``(1, 4)``; anything but positive integers is a one-line error."""
+def optional_items(flag: str, text: str | None) -> tuple[str, ...] | None:
+    """A list flag that may be left out (None: the default set) but, when given, names something:
+    ``--models ''`` is a mistake, not a request for the default."""
+    if text is None:
+        return None
+    items = csv_items(text)
+    if not items:
+        raise GhostbenchError(f"{flag} {text!r} names nothing; leave {flag} out for the default")
+    return items
+
+
+def model_name(text: str) -> str:
+    """argparse ``type`` for one registry name: surrounding whitespace dropped, empty refused."""
+    name = text.strip()
+    if not name:
+        raise argparse.ArgumentTypeError("a model name cannot be empty")
+    return name
+
+
+OVERSUBSCRIBE_FLAG = "--oversubscribe"
+OVERSUBSCRIBE_HELP = "allow --threads beyond the CPUs this process may use (times contention, not the model)"
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def thread_counts(text: str, *, device: str, oversubscribe: bool = False) -> tuple[int, ...]:
+    """``--threads 1,4`` -> ``(1, 4)``; anything but positive integers is a one-line error, and so
+    is more threads than this machine's usable CPUs for a local device (unless ``oversubscribe``):
+    such a cell hangs or measures the scheduler. A board's or phone's cores are not known here."""
     try:
         counts = tuple(int(t) for t in csv_items(text))
     except ValueError:
         raise GhostbenchError(f"--threads takes integers, got {text!r}") from None
     if not counts or min(counts) < 1:
         raise GhostbenchError(f"--threads must be >= 1, got {text!r}")
+    cpus = usable_cpus()
+    if device in LOCAL_DEVICES and max(counts) > cpus and not oversubscribe:
+        raise GhostbenchError(
+            f"--threads {max(counts)} is more than the {cpus} CPUs this process may use; "
+            f"pass {OVERSUBSCRIBE_FLAG} to time it anyway"
+        )
     return counts
 
 

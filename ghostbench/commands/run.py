@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
     from ghostbench.core.cell import Cell
 
+from ghostbench.commands.options import OVERSUBSCRIBE_FLAG, OVERSUBSCRIBE_HELP
+
 HELP = "measure latency of models x backends here (writes results/RUN_ID)"
 # File suffix -> artifact format, for --artifact.
 SUFFIX_FORMATS: dict[str, str] = {
@@ -42,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--threads", default="1", help="intra-op threads, comma-separated (default: 1)")
+    parser.add_argument(OVERSUBSCRIBE_FLAG, action="store_true", help=OVERSUBSCRIBE_HELP)
     parser.add_argument(
         "--precision", default="fp32", help="fp32 (default), fp16, int8, int8_dynamic; commas"
     )
@@ -116,7 +119,9 @@ def plan(args: argparse.Namespace) -> list[Cell]:
         raise GhostbenchError("--models, --backends and --precision must each name at least one")
     flags = Profile(name="run", device=args.device, backends=backends, models=models, precisions=precisions)
     planned = make_plan(
-        flags, threads=thread_counts(args.threads), options=backend_options(args.option, backends)
+        flags,
+        threads=thread_counts(args.threads, device=args.device, oversubscribe=args.oversubscribe),
+        options=backend_options(args.option, backends),
     )
     if planned.skipped:
         raise GhostbenchError(planned.skipped[0][1])

@@ -14,6 +14,33 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+def _checked(
+    data: object, types: dict[str, type | tuple[type, ...]], required: tuple[str, ...], what: str
+) -> dict:
+    """``data`` as a dict whose fields have the given types (bool is not a number here): a sidecar
+    read back from disk may have been damaged or edited, and a wrong type would fail far away."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    unknown = sorted(set(data) - set(types))
+    missing = sorted(set(required) - set(data))
+    if unknown or missing:
+        raise ValueError(f"{what}: unknown fields {unknown}, missing {missing}")
+    for name, value in data.items():
+        expected = types[name]
+        numeric = expected in (int, float, (int, float))
+        if not isinstance(value, expected) or (numeric and isinstance(value, bool)):
+            raise ValueError(f"{what}: {name} is {type(value).__name__}, not {_names(expected)}")
+    return dict(data)
+
+
+def _names(expected: type | tuple[type, ...]) -> str:
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(k.__name__ for k in kinds)
+
+
+NUMBER = (int, float)
+
+
 @dataclass(frozen=True)
 class Parity:
     """Artifact output vs PyTorch eager on the same fixed-seed input."""
@@ -23,6 +50,11 @@ class Parity:
     cosine: float
     passed: bool
     threshold: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Parity:
+        types = {"max_abs": NUMBER, "max_rel": NUMBER, "cosine": NUMBER, "passed": bool, "threshold": dict}
+        return cls(**_checked(data, types, ("max_abs", "max_rel", "cosine", "passed"), "parity"))
 
 
 @dataclass(frozen=True)
@@ -49,9 +81,19 @@ class Artifact:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Artifact:
-        data = dict(data)
+    def from_dict(cls, data: object) -> Artifact:
+        """The inverse of :meth:`to_dict`, every field checked (``ValueError`` names the bad one)."""
+        text = ("model", "format", "precision", "path", "sha256", "key")
+        types: dict = dict.fromkeys(text, str) | {
+            "options": dict,
+            "versions": dict,
+            "meta": dict,
+            "size_bytes": int,
+            "export_s": NUMBER,
+            "parity": (dict, type(None)),
+        }
+        data = _checked(data, types, text, "artifact")
         data["path"] = Path(data["path"])
         if data.get("parity") is not None:
-            data["parity"] = Parity(**data["parity"])
+            data["parity"] = Parity.from_dict(data["parity"])
         return cls(**data)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ghostbench.core.artifact import Artifact, Parity
 from ghostbench.core.errors import GhostbenchError, MissingDependencyError
-from ghostbench.exporters import capture, parity
+from ghostbench.exporters import capture, isolate, parity
 from ghostbench.exporters import onnx as _onnx
 from ghostbench.exporters import tensorrt as _tensorrt
 from ghostbench.exporters import tflite as _tflite
@@ -228,6 +228,8 @@ def _run_parity(job: _Job, artifact: Artifact) -> Parity:
 
 def _cause(exc: BaseException) -> str:
     text = str(exc).strip()
+    if isinstance(exc, isolate.ChildFailure):  # already "Type: message" or how the child died
+        return text
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
@@ -240,9 +242,12 @@ def _build(job: _Job, key: str, source: Artifact | None) -> Artifact:
     log = tmp.parent / capture.LOG_NAME
     try:
         with capture.converter_output(log):
-            meta = job.module.build(
-                spec, precision, job.options, seed=job.seed, out=tmp, source=source, cache_root=store.root
-            )
+            args = (spec, precision, job.options)
+            kwargs = {"seed": job.seed, "out": tmp, "source": source, "cache_root": store.root}
+            if getattr(job.module, "ISOLATE", False):  # it can abort the process: in a child
+                meta = isolate.build(job.module.__name__, log, *args, **kwargs)
+            else:
+                meta = job.module.build(*args, **kwargs)
     except GhostbenchError:
         store.discard(tmp)
         raise

@@ -34,6 +34,8 @@ PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int8_dynamic")
 EXTRA = "tflite"
 LAYOUTS = ("nhwc", "nchw")
 SIGNATURE = "serving_default"
+# litert-torch lowers through XLA, whose CHECK failures abort the process: convert in a child.
+ISOLATE = True
 
 
 def defaults(precision: str) -> dict:

@@ -97,6 +97,8 @@ def load(run_dirs: Sequence[Path | str]) -> ReportData:
     for raw in run_dirs:
         path = Path(raw)
         info, latency, samples = load_run(path)
+        if latency.empty:
+            raise GhostbenchError(f"{path}: no measured cell (no latency rows), nothing to report")
         run_id = str(info.get("run_id") or path.name)
         if run_id in seen:
             raise GhostbenchError(f"run {run_id} given twice ({seen[run_id]} and {path})")
@@ -105,17 +107,13 @@ def load(run_dirs: Sequence[Path | str]) -> ReportData:
         runs.append(Run(path=path, info=info, accuracy=acc))
         frames.append(_apply_accuracy(_normalise(latency, run_id), acc, run_id))
         sample_frames.append(samples)
-    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    multi = len(runs) > 1
-    if cells.empty:
-        cells = pd.DataFrame(columns=[*LATENCY_COLUMNS, "options", "panel", "group", "accuracy_valid"])
-    else:
-        cells["panel"] = cells.apply(panel_label, axis=1, multi_run=multi)
-        cells["group"] = cells["panel"] + " · " + cells["precision"]
-        cells["accuracy_valid"] = cells["top1"].notna() & (
-            cells["precision"].isin(FULL_PRECISIONS) | (cells["top1_kind"] == "measured")
-        )
-    samples = pd.concat(sample_frames, ignore_index=True) if sample_frames else pd.DataFrame()
+    cells = pd.concat(frames, ignore_index=True)
+    cells["panel"] = cells.apply(panel_label, axis=1, multi_run=len(runs) > 1)
+    cells["group"] = cells["panel"] + " · " + cells["precision"]
+    cells["accuracy_valid"] = cells["top1"].notna() & (
+        cells["precision"].isin(FULL_PRECISIONS) | (cells["top1_kind"] == "measured")
+    )
+    samples = pd.concat(sample_frames, ignore_index=True)
     return ReportData(runs=tuple(runs), cells=cells, samples=samples)
 
 

@@ -77,14 +77,43 @@ class SshTarget:
 
     @classmethod
     def parse(cls, host: str) -> SshTarget:
-        """``user@host`` or ``user@host:port``, as given to ``--host``/``HOST=``."""
-        destination, port = host.strip(), None
-        head, sep, tail = destination.rpartition(":")
-        if sep and tail.isdigit() and ":" not in head:
-            destination, port = head, int(tail)
-        if not destination or destination.startswith("-") or any(c.isspace() for c in destination):
-            raise GhostbenchError(f"--host {host!r} is not an SSH destination; give user@host[:port]")
+        """``[user@]host[:port]`` or ``[user@][ipv6]:port``, as given to ``--host``/``HOST=``; a
+        bare IPv6 address has no port. The port must be 1-65535; user and host take the
+        characters of names and addresses only (nothing ssh could read as an option)."""
+        text = host.strip()
+        bracketed = _BRACKETED.fullmatch(text)
+        if bracketed:
+            user, address, port_text = bracketed.group("user", "address", "port")
+            destination = f"{user}@{address}" if user else address
+        else:
+            head, sep, tail = text.rpartition(":")
+            destination, port_text = (head, tail) if sep and ":" not in head else (text, None)
+        port = None
+        if port_text is not None:
+            if not (port_text.isascii() and port_text.isdigit() and 1 <= int(port_text) <= 65535):
+                raise GhostbenchError(f"--host {host!r}: port {port_text!r} is not a number from 1 to 65535")
+            port = int(port_text)
+        address = destination.rpartition("@")[2]
+        if not _DESTINATION.fullmatch(destination) or (":" in address and not _is_ipv6(address)):
+            raise GhostbenchError(
+                f"--host {host!r} is not an SSH destination; give user@host[:port] or user@[ipv6]:port"
+            )
         return cls(destination=destination, port=port)
+
+
+# ``user@[::1]:22``; a name or address, optionally after ``user@``, neither starting with "-".
+_BRACKETED = re.compile(r"(?:(?P<user>[^@\[\]]+)@)?\[(?P<address>[^\]]+)\](?::(?P<port>.*))?")
+_DESTINATION = re.compile(r"(?:[A-Za-z0-9_.+][\w.+-]*@)?[A-Za-z0-9_.:%][\w.:%-]*", re.ASCII)
+
+
+def _is_ipv6(address: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(address.partition("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def remote_script(*commands: Sequence[str]) -> str:
@@ -105,6 +134,9 @@ _UNREACHABLE = re.compile(
     r"Connection refused|Could not resolve|No route to host|timed out|Network is unreachable|"
     r"Connection closed|Connection reset|Broken pipe|closed by remote host|kex_exchange_identification"
 )
+
+# Any of ssh's own explanations: with none, exit 255 is a lost board or a remote signal.
+_SSH_SAID = re.compile("|".join(p.pattern for p in (_REFUSED, _HOST_KEY, _UNREACHABLE)))
 
 
 def describe_failure(target: str, stderr: str, returncode: int | None) -> str:
@@ -198,14 +230,15 @@ class SshBoard:
         return board
 
     # ----------------------------------------------------------------- commands
-    def options(self) -> list[str]:
-        """``-o`` options shared by every ssh of this board (the control master included)."""
-        opts = [
-            *SSH_OPTIONS,
+    def options(self, *, shared: bool = True) -> list[str]:
+        """``-o`` options shared by every ssh of this board: the control master included, or, with
+        ``shared=False``, a connection of its own (to test whether the board is still there)."""
+        control = [
             "ControlMaster=auto",
             f"ControlPath={self._control / 'master'}",
             f"ControlPersist={CONTROL_PERSIST}",
         ]
+        opts = [*SSH_OPTIONS, *(control if shared else ["ControlMaster=no", "ControlPath=none"])]
         if self.target.port is not None:
             opts.append(f"Port={self.target.port}")
         if self.target.identity_file is not None:
@@ -381,6 +414,9 @@ class SshBoard:
         where = self.target.destination
         if timed_out:
             reason = f"no answer from the board {where} within {timeout_s + SSH_MARGIN_S:g} s; ssh was closed"
+        elif returncode == SSH_FAILED and not _SSH_SAID.search(stderr) and not self.reachable():
+            # ssh says nothing when the board vanishes mid-window (powered off, sshd killed).
+            reason = f"cannot reach the board {where} over SSH: the connection was lost during the window"
         elif returncode == SSH_FAILED:
             reason = describe_failure(where, stderr, returncode)
         else:
@@ -396,6 +432,15 @@ class SshBoard:
             wall_s=wall_s,
             stderr_tail=tail,
         )
+
+    def reachable(self) -> bool:
+        """Whether a fresh SSH login to the board works now (``true`` within ``ConnectTimeout``)."""
+        argv = ["ssh", *self.options(shared=False), "--", self.target.destination, "true"]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=COMMAND_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0
 
     def close(self) -> None:
         """End the control master (the board keeps its venv, bundle and artifacts for next time)."""
