@@ -366,7 +366,7 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     registry._REGISTRY.pop(spec.name)
 
 
-@fuzz(30)
+@fuzz(15)
 @given(data=st.data())
 def test_fuzz_export_cache(
     tiny_cache: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory, data: st.DataObject

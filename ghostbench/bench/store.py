@@ -361,10 +361,10 @@ def _read_latency(path: Path) -> pd.DataFrame:
 
 def _read_typed(frame: pd.DataFrame, columns: dict[str, str], source: Path) -> pd.DataFrame:
     """``_typed`` on a table read from disk: a column that does not convert is one error naming the
-    file (pyarrow and pandas raise ValueError or TypeError deep in a cast)."""
+    file (pyarrow and pandas raise ValueError, TypeError or OverflowError deep in a cast)."""
     try:
         return _typed(frame, columns)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise GhostbenchError(f"{source}: does not follow the results schema ({exc})") from None
 
 

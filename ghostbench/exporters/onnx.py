@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from ghostbench.models.registry import ModelSpec
 
 EXTENSION = ".onnx"
+# torch.onnx.export has segfaulted under a memory limit (ulimit -v 1.5 GB): convert in a child.
+ISOLATE = True
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
 EXTRA = "onnx"
 OPSET = 20  # torch's default for the dynamo exporter; TensorRT 10's ONNX parser reads it
