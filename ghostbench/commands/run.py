@@ -150,7 +150,7 @@ def user_artifact(path: Path, cells: list[Cell]) -> Artifact:
             f"--artifact {path.name} is a {fmt} file; backend {cell.backend!r} cannot run it"
         )
     sha = file_sha256(path)
-    _check_sidecar(path, sha, cell)
+    _check_sidecar(path, sha, cell, fmt)
     return Artifact(
         model=cell.model,
         format=fmt,
@@ -163,12 +163,11 @@ def user_artifact(path: Path, cells: list[Cell]) -> Artifact:
     )
 
 
-def _check_sidecar(path: Path, sha: str, cell: Cell) -> None:
+def _check_sidecar(path: Path, sha: str, cell: Cell, fmt: str) -> None:
     """A file from the artifact cache (or a copy with its ``artifact.json``) says what it was
     exported from; timing it under another model's or precision's name would mislabel the row."""
     import json
 
-    from ghostbench.core.cell import ARTIFACT_FORMATS
     from ghostbench.core.errors import GhostbenchError
     from ghostbench.exporters.cache import SIDECAR
 
@@ -179,7 +178,7 @@ def _check_sidecar(path: Path, sha: str, cell: Cell) -> None:
     if not isinstance(claim, dict) or claim.get("sha256") != sha:
         return  # a sidecar about another file
     said = tuple(str(claim.get(k)) for k in ("model", "format", "precision"))
-    asked = (cell.model, ARTIFACT_FORMATS[cell.backend], cell.precision)
+    asked = (cell.model, fmt, cell.precision)
     if said != asked:
         raise GhostbenchError(
             f"--artifact {path}: its {SIDECAR} says it is {' '.join(said)}, "

@@ -44,8 +44,9 @@ def build(module_name: str, log: Path, *args: object, **kwargs: object) -> dict:
     try:
         payload = pickle.dumps((module_name, args, kwargs))
     except (pickle.PicklingError, AttributeError, TypeError):
-        payload = b"__main__"  # not picklable at all: same fallback as below
-    if b"__main__" in payload:  # pickled by reference to the caller's script: the child has none
+        payload = None
+    # Not picklable, or pickled by reference to the caller's script, which the child does not run.
+    if payload is None or b"__main__" in payload:
         return importlib.import_module(module_name).build(*args, **kwargs)
     request = pickle.dumps((sys.path, payload))  # the child imports what this process can
     # stdout carries the answer; stderr is the caller's, which converter_output points at the log.
