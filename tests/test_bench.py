@@ -243,3 +243,28 @@ def test_cells_for_a_board_or_phone_are_checked_before_anything_is_exported():
     board = make_plan(get_profile("pi"), models=("ghostnet_050",), backends=("torch", "tflite"), threads=(1,))
     assert [c.backend for c in board.cells] == ["tflite"]
     assert "the pi profile runs tflite, onnxruntime, null cells, not 'torch'" in board.skipped[0][1]
+
+
+@pytest.mark.slow
+def test_exports_run_in_parallel_processes_one_model_each(tmp_path):
+    """Two models in two export processes: each model's artifacts in order in one process, a
+    failure is its message, and the caller learns what is still running."""
+    pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install 'ghostbench[onnx]')")
+    from ghostbench.bench.orchestrate import _export_groups
+    from ghostbench.core.artifact import Artifact
+    from ghostbench.exporters import lookup
+
+    groups = {"ghostnet_050": [("onnx", "fp32"), ("onnx", "fp16")], "no_such_model": [("onnx", "fp32")]}
+    seen: dict[str, tuple[list, set]] = {}
+    _export_groups(
+        groups, tmp_path, 2, lambda model, results, running: seen.update({model: (results, running)})
+    )
+    assert set(seen) == set(groups)
+    fp32, fp16 = seen["ghostnet_050"][0]
+    assert isinstance(fp32, Artifact) and isinstance(fp16, Artifact)
+    assert fp16.meta["source"]["key"] == fp32.key  # derived from the fp32 file made just before
+    assert lookup("ghostnet_050", "onnx", "fp16", cache_dir=tmp_path) == fp16
+    (failure,) = seen["no_such_model"][0]
+    assert isinstance(failure, str) and failure.startswith("unknown model 'no_such_model'")
+    # The unknown name fails in seconds while the export goes on: it was still running then.
+    assert seen["no_such_model"][1] == {"ghostnet_050"} and seen["ghostnet_050"][1] == set()

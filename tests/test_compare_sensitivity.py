@@ -78,7 +78,7 @@ class TakeTurns:
             self._cond.notify_all()
 
 
-def _measure_both(base: Path, new: Path, artifact: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def _measure_both(base: Path, new: Path, artifact: object) -> None:
     slow = slow_python(new.parent)
     mine = threading.local()
     real_spawn = worker.spawn
@@ -89,7 +89,6 @@ def _measure_both(base: Path, new: Path, artifact: object, monkeypatch: pytest.M
             return real_spawn(payload, timeout_s=timeout_s, python=str(slow), env=child_env)
         return real_spawn(payload, timeout_s=timeout_s, **kwargs)
 
-    monkeypatch.setattr(worker, "spawn", spawn)
     turns = TakeTurns()
     errors: list[BaseException] = []
 
@@ -107,6 +106,7 @@ def _measure_both(base: Path, new: Path, artifact: object, monkeypatch: pytest.M
                 artifact_for=lambda cell: artifact,
                 on_window_start=lambda cell, i: turns.start(party),
                 on_window_done=lambda cell, i, outcome: turns.done(party),
+                spawn=spawn,
             )
             store.update_run(status="complete")
         except BaseException as exc:  # re-raised in the test thread
@@ -123,15 +123,13 @@ def _measure_both(base: Path, new: Path, artifact: object, monkeypatch: pytest.M
         raise errors[0]
 
 
-def test_compare_flags_exactly_the_cell_made_10_percent_slower(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_compare_flags_exactly_the_cell_made_10_percent_slower(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install 'ghostbench[onnx]')")
     from ghostbench.exporters import export
 
     artifact = export("ghostnet_050", "onnx", "fp32", cache_dir=tmp_path / "cache")
     base, new = tmp_path / "base", tmp_path / "new"
-    _measure_both(base, new, artifact, monkeypatch)
+    _measure_both(base, new, artifact)
 
     try:
         result = compare.compare_runs(base, new, run_noise=0.0)

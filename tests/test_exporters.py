@@ -24,6 +24,7 @@ from ghostbench.core.artifact import Artifact, Parity
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.exporters import FORMATS, ExportError, cache, capture, export, lookup, parity, resolve_options
 from ghostbench.models import registry
+from ghostbench.models import source as model_source
 from ghostbench.models.registry import ModelSpec
 
 REAL = "ghostnet_050"
@@ -152,7 +153,7 @@ def test_cache_key_changes_with_each_input():
 
 
 def test_model_source_closure_covers_shared_blocks():
-    modules = cache.model_modules(registry.get(REAL))
+    modules = model_source.model_modules(registry.get(REAL))
     assert {"ghostbench.models.ghostnet", "ghostbench.models.blocks", "ghostbench.models.registry"} <= set(
         modules
     )

@@ -295,7 +295,7 @@ def no_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows end at once as failures, exports fail at once (module docstring: what is fuzzed)."""
     from ghostbench import exporters
     from ghostbench.exporters import ExportError
-    from ghostbench.worker import process
+    from ghostbench.worker import forkserver, process
 
     def spawn(payload: dict, *, timeout_s: float, **_: object) -> WindowOutcome:
         if payload["cell"]["model"] == "null":  # the harness-overhead probe
@@ -306,6 +306,7 @@ def no_windows(monkeypatch: pytest.MonkeyPatch) -> None:
         raise ExportError("fuzz: exports are not run")
 
     monkeypatch.setattr(process, "spawn", spawn)
+    monkeypatch.setattr(forkserver, "supported", lambda: False)  # every window through the spawn above
     monkeypatch.setattr(exporters, "export", no_export)
     monkeypatch.setattr(exporters, "export_status", no_export)
 

@@ -15,44 +15,25 @@ from pathlib import Path
 
 import psutil
 import pytest
+from windowdata import HANG_TIMEOUT_S, QUICK, TIMEOUT_S, null_cell
 
 from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
 from ghostbench.bench.store import RunStore, load_run
 from ghostbench.core import window
-from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
-from ghostbench.core.window import HarnessConfig
 from ghostbench.worker import process as worker
 
-# A null window that takes a fraction of a second once the worker is up.
-QUICK = HarnessConfig(
-    warmup_min_iters=10,
-    warmup_min_s=0.01,
-    warmup_max_s=0.1,
-    min_samples=100,
-    min_time_s=0.01,
-    time_cap_s=0.2,
-    max_samples=20_000,
-)
-# Long enough for a healthy worker to start and finish on a loaded machine (about 2 s idle).
-TIMEOUT_S = 60.0
-# The hang's limit: whatever the machine's speed, a hung worker ends as a timeout at this mark.
-HANG_TIMEOUT_S = 4.0
 
-
-def _null(fault: str | None = None) -> Cell:
-    return Cell("ghostnet_050", "null", options={"fault": fault} if fault else {})
-
-
-def test_raise_and_segfault_become_error_rows_and_the_run_goes_on(tmp_path: Path) -> None:
-    cells = [_null("raise"), _null("segfault"), _null()]
+@pytest.mark.parametrize("fork_server", [True, False], ids=["forked", "fresh"])
+def test_raise_and_segfault_become_error_rows_and_the_run_goes_on(tmp_path: Path, fork_server: bool) -> None:
+    cells = [null_cell("raise"), null_cell("segfault"), null_cell()]
     store = RunStore(tmp_path / "run")
     store.write_run_json({"status": "running"})
     finished: list[str] = []
     rows = measure(
         cells,
         run_id="run",
-        options=MeasureOptions(rounds=2, harness=QUICK, timeout_s=TIMEOUT_S),
+        options=MeasureOptions(rounds=2, harness=QUICK, timeout_s=TIMEOUT_S, fork_server=fork_server),
         store=store,
         on_cell_done=lambda row: finished.append(row["cell"]),
     )
@@ -77,11 +58,12 @@ def test_raise_and_segfault_become_error_rows_and_the_run_goes_on(tmp_path: Path
     assert len(run["cells"][healthy["cell"]]["windows"]) == 2
 
 
-def test_a_hung_worker_is_killed_and_the_run_goes_on() -> None:
+@pytest.mark.parametrize("fork_server", [True, False], ids=["forked", "fresh"])
+def test_a_hung_worker_is_killed_and_the_run_goes_on(fork_server: bool) -> None:
     rows = measure(
-        [_null("hang"), _null()],
+        [null_cell("hang"), null_cell()],
         run_id="run",
-        options=MeasureOptions(rounds=1, harness=QUICK, timeout_s=HANG_TIMEOUT_S),
+        options=MeasureOptions(rounds=1, harness=QUICK, timeout_s=HANG_TIMEOUT_S, fork_server=fork_server),
     )
     hang, after = rows
     assert hang["status"] == "error"
@@ -100,7 +82,7 @@ def _spawn_with(tmp_path: Path, script: str) -> window.WindowOutcome:
     fake = tmp_path / "fake_python"
     fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c {json.dumps(script)}\n")
     fake.chmod(0o755)
-    payload = window.request(_null(), None, QUICK.to_dict(), seed=0, window=0)
+    payload = window.request(null_cell(), None, QUICK.to_dict(), seed=0, window=0)
     return worker.spawn(payload, timeout_s=TIMEOUT_S, python=str(fake))
 
 
@@ -139,7 +121,7 @@ def test_worker_answers_on_a_clean_stdout(
 
     monkeypatch.setattr(worker, "_measure", chatty)
     monkeypatch.setattr(sys, "stdout", sys.stdout)  # main() rebinds it; restore after the test
-    payload = window.request(_null(), None, QUICK.to_dict(), seed=0, window=0)
+    payload = window.request(null_cell(), None, QUICK.to_dict(), seed=0, window=0)
     code = worker.main(io.StringIO(json.dumps(payload)))
     captured = capfd.readouterr()
     answer = json.loads(captured.out)  # only the answer is on stdout
@@ -156,12 +138,12 @@ def test_stderr_tail_drops_faulthandler_module_list() -> None:
 
 def test_repeated_cells_are_refused() -> None:
     with pytest.raises(GhostbenchError, match="cells repeat: ghostnet_050/null/cpu/fp32/t1"):
-        measure([_null(), _null()], run_id="run")
+        measure([null_cell(), null_cell()], run_id="run")
 
 
 def _hung_worker(env: dict[str, str]) -> subprocess.Popen:
     """The real worker module on a request whose window hangs (null backend, ``fault=hang``)."""
-    payload = window.request(_null("hang"), None, QUICK.to_dict(), seed=0, window=0)
+    payload = window.request(null_cell("hang"), None, QUICK.to_dict(), seed=0, window=0)
     proc = subprocess.Popen(
         [sys.executable, "-m", "ghostbench.worker.process"],
         stdin=subprocess.PIPE,
@@ -190,7 +172,7 @@ def _alive(pid: int) -> bool:
 def test_the_worker_dies_with_its_parent(tmp_path: Path) -> None:
     """A parent killed with SIGKILL cannot kill its worker; the kernel does (PR_SET_PDEATHSIG)."""
     pid_file = tmp_path / "worker.pid"
-    payload = window.request(_null("hang"), None, QUICK.to_dict(), seed=0, window=0)
+    payload = window.request(null_cell("hang"), None, QUICK.to_dict(), seed=0, window=0)
     script = (
         "import json, os, subprocess, sys, time\n"
         f"env = {{**os.environ, {worker.PARENT_PID_ENV!r}: str(os.getpid())}}\n"

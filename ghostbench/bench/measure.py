@@ -1,5 +1,6 @@
 """Measure a list of cells: ``rounds`` rounds, each round one window of every cell, each window in
-a fresh worker process; then one results row per cell.
+a fresh worker process (on CPU forked from a warm server, ``worker.forkserver``); then one results
+row per cell.
 
 Interleaving the cells in every round spreads slow drift and noisy-neighbour bursts over all cells
 instead of letting them land on one unlucky cell, and the spread of a cell's window medians shows
@@ -13,11 +14,14 @@ knowing about one.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ghostbench.bench.store import MEASURED_COLUMNS, RunStore, samples_frame
@@ -25,8 +29,10 @@ from ghostbench.core import stats
 from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.window import HarnessConfig, WindowOutcome, request
+from ghostbench.exporters.cache import default_cache_dir
 from ghostbench.models.info import ModelInfo, model_info
-from ghostbench.worker import env, process
+from ghostbench.models.manifest import Zoo
+from ghostbench.worker import env, forkserver, process
 
 if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
@@ -47,12 +53,15 @@ OVERHEAD_HARNESS = HarnessConfig(
 
 @dataclass(frozen=True)
 class MeasureOptions:
-    """``rounds`` windows per cell; ``timeout_s`` bounds one window's worker, load included."""
+    """``rounds`` windows per cell; ``timeout_s`` bounds one window's worker, load included;
+    ``fork_server``: fork CPU windows from a warm server (``worker.forkserver``) instead of
+    starting a fresh interpreter for each."""
 
     rounds: int = 3
     harness: HarnessConfig = field(default_factory=HarnessConfig)
     timeout_s: float = 300.0
     seed: int = 0
+    fork_server: bool = True
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -66,6 +75,7 @@ class MeasureOptions:
             "rounds": self.rounds,
             "timeout_s": self.timeout_s,
             "seed": self.seed,
+            "fork_server": self.fork_server,
             **self.harness.to_dict(),
         }
 
@@ -76,7 +86,12 @@ class MeasureOptions:
             {k: v for k, v in data.items() if k in HarnessConfig.__dataclass_fields__}
         )
         return cls(
-            rounds=data["rounds"], harness=harness, timeout_s=data["timeout_s"], seed=data.get("seed", 0)
+            rounds=data["rounds"],
+            harness=harness,
+            timeout_s=data["timeout_s"],
+            seed=data.get("seed", 0),
+            # a run recorded before fork servers existed resumes as it began: a fresh worker per window
+            fork_server=data.get("fork_server") is True,
         )
 
 
@@ -223,75 +238,81 @@ def measure(
     on_window_done: Callable[[Cell, int, WindowOutcome], None] | None = None,
     on_cell_done: Callable[[dict], None] | None = None,
     spawn: Callable[..., WindowOutcome] | None = None,
+    cache_dir: Path | None = None,
 ) -> list[dict]:
     """Measure ``cells`` round by round and return one row per cell, in the order given.
 
     ``artifact_for(cell)`` runs in the parent before a cell's first window (exports are untimed
     and cached); an exception there makes the cell an error row. Each finished row is appended
     to ``store`` (with its samples and per-window details) before ``on_cell_done`` sees it.
-    ``spawn(payload, timeout_s=...)`` runs one window (default: ``process.spawn``, looked up at call
-    time; a board's spawn from ``worker.remote`` runs it over SSH or adb).
+    ``spawn(payload, timeout_s=...)`` runs one window (default: a fork server per backend for CPU
+    cells when ``options.fork_server``, else ``process.spawn``; a board's spawn from
+    ``worker.remote`` runs it over SSH or adb). ``cache_dir`` is the artifact cache whose zoo
+    manifest gives the model columns (default: ``$GHOSTBENCH_CACHE_DIR`` or the user's cache).
     """
     from ghostbench.bench.plan import unavailable
 
     options = options or MeasureOptions()
-    spawn = spawn or process.spawn
-    keys = [c.key for c in cells]
-    duplicates = sorted(k for k, count in Counter(keys).items() if count > 1)
-    if duplicates:
-        raise GhostbenchError(f"cells repeat: {', '.join(duplicates)}")
-    states = [CellState(cell) for cell in cells]
-    infos: dict[str, ModelInfo] = {}
-    rows: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        if spawn is None:
+            spawn = stack.enter_context(forkserver.Pool(enabled=options.fork_server)).spawn
+        keys = [c.key for c in cells]
+        duplicates = sorted(k for k, count in Counter(keys).items() if count > 1)
+        if duplicates:
+            raise GhostbenchError(f"cells repeat: {', '.join(duplicates)}")
+        states = [CellState(cell) for cell in cells]
+        infos: dict[str, ModelInfo] = {}
+        zoo = functools.cache(lambda: Zoo(cache_dir or default_cache_dir()))
+        rows: dict[str, dict] = {}
 
-    def finish(state: CellState, row: dict, samples: list[list[int]]) -> None:
-        state.done = True
-        rows[state.cell.key] = row
-        if store is not None:
-            frame = samples_frame(run_id, state.cell.key, samples) if samples else None
-            store.append(row, frame, window_details(state))
-        if on_cell_done is not None:
-            on_cell_done(row)
+        def finish(state: CellState, row: dict, samples: list[list[int]]) -> None:
+            state.done = True
+            rows[state.cell.key] = row
+            if store is not None:
+                frame = samples_frame(run_id, state.cell.key, samples) if samples else None
+                store.append(row, frame, window_details(state))
+            if on_cell_done is not None:
+                on_cell_done(row)
 
-    def fail(state: CellState, error: str) -> None:
-        state.error = error
-        finish(state, error_row(state, run_id), [])
+        def fail(state: CellState, error: str) -> None:
+            state.error = error
+            finish(state, error_row(state, run_id), [])
 
-    for round_index in range(options.rounds):
-        for state in states:
-            if state.done:
-                continue
-            cell = state.cell
-            if round_index == 0:
-                state.started_at = env.now_iso()
-                try:
-                    why = unavailable(cell)  # cells not planned by make_plan (run, --resume, the API)
-                    if why:
-                        raise GhostbenchError(why)
-                    if cell.model not in infos:
-                        infos[cell.model] = model_info(cell.model)
-                    state.info = infos[cell.model]
-                    state.artifact = artifact_for(cell) if artifact_for is not None else None
-                except Exception as exc:  # an export or model failure costs this cell only
-                    fail(state, _describe(exc))
+        for round_index in range(options.rounds):
+            for state in states:
+                if state.done:
                     continue
-            if on_window_start is not None:
-                on_window_start(cell, round_index)
-            payload = request(
-                cell, state.artifact, options.harness.to_dict(), seed=options.seed, window=round_index
-            )
-            outcome = spawn(payload, timeout_s=options.timeout_s)
-            state.wall_s.append(outcome.wall_s)
-            if on_window_done is not None:
-                on_window_done(cell, round_index, outcome)
-            if not outcome.ok:
-                fail(state, outcome.error)
-                continue
-            state.windows.append(outcome.result)
-            if round_index == options.rounds - 1:
-                samples = [w["window"]["samples_ns"] for w in state.windows]
-                finish(state, result_row(state, run_id, options.harness), samples)
-    return [rows[key] for key in keys]
+                cell = state.cell
+                if round_index == 0:
+                    state.started_at = env.now_iso()
+                    try:
+                        why = unavailable(cell)  # cells not planned by make_plan (run, --resume, the API)
+                        if why:
+                            raise GhostbenchError(why)
+                        if cell.model not in infos:
+                            infos[cell.model] = model_info(cell.model, zoo())
+                        state.info = infos[cell.model]
+                        state.artifact = artifact_for(cell) if artifact_for is not None else None
+                    except Exception as exc:  # an export or model failure costs this cell only
+                        fail(state, _describe(exc))
+                        continue
+                if on_window_start is not None:
+                    on_window_start(cell, round_index)
+                payload = request(
+                    cell, state.artifact, options.harness.to_dict(), seed=options.seed, window=round_index
+                )
+                outcome = spawn(payload, timeout_s=options.timeout_s)
+                state.wall_s.append(outcome.wall_s)
+                if on_window_done is not None:
+                    on_window_done(cell, round_index, outcome)
+                if not outcome.ok:
+                    fail(state, outcome.error)
+                    continue
+                state.windows.append(outcome.result)
+                if round_index == options.rounds - 1:
+                    samples = [w["window"]["samples_ns"] for w in state.windows]
+                    finish(state, result_row(state, run_id, options.harness), samples)
+        return [rows[key] for key in keys]
 
 
 def _describe(exc: BaseException) -> str:

@@ -41,6 +41,7 @@ from ghostbench.core.stats import finite
 from ghostbench.worker import env
 
 LOG_NAME = "bench.log"
+MAX_EXPORT_JOBS = 4
 MIN_FREE_BYTES = 200 * 1024 * 1024  # results of a full run are a few MB; exports go to the cache
 log = logging.getLogger("ghostbench.bench")
 
@@ -53,6 +54,7 @@ class BenchSettings:
     cache_dir: Path | None = None
     allow_parity_failure: bool = False
     command: list[str] = field(default_factory=list)
+    export_jobs: int | None = None  # models exported at once; None: one per usable CPU, at most 4
 
 
 def check_output_dir(out_dir: Path) -> None:
@@ -106,41 +108,99 @@ def _progress(console: Console) -> Progress:
     )
 
 
+def export_jobs_default() -> int:
+    """Exports at once: one per CPU this process may use, at most :data:`MAX_EXPORT_JOBS` (each
+    conversion is mostly one busy core, and each process holds a model and a converter in memory)."""
+    return max(1, min(MAX_EXPORT_JOBS, env.usable_cpus()))
+
+
+def _export_group(model: str, wanted: list[tuple[str, str]], cache_dir: Path | None) -> list[Artifact | str]:
+    """Export one model's artifacts in order (sources before what is derived from them); a failure
+    is its message. Runs in an export process, so a converter's output capture is its own."""
+    from ghostbench.exporters import export
+
+    done: list[Artifact | str] = []
+    for fmt, precision in wanted:
+        try:
+            done.append(export(model, fmt, precision, cache_dir=cache_dir))
+        except GhostbenchError as exc:
+            done.append(str(exc))
+    return done
+
+
+def _export_groups(
+    groups: dict[str, list[tuple[str, str]]], cache_dir: Path | None, jobs: int, on_done: Callable
+) -> None:
+    """Each model's group in turn here (``jobs`` 1), or in ``jobs`` processes at once; a model's
+    artifacts always run in order in one process, so no job waits on another's lock."""
+    if jobs <= 1 or len(groups) <= 1:
+        for model, wanted in groups.items():
+            on_done(model, _export_group(model, wanted, cache_dir), set())
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn, not fork: this process runs the progress display's thread
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending = {pool.submit(_export_group, m, w, cache_dir): m for m, w in groups.items()}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                model = pending.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # the export process died (killed, out of memory)
+                    result = [f"export process failed: {type(exc).__name__}: {exc}"] * len(groups[model])
+                on_done(model, result, set(pending.values()))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
 def export_all(
     cells: list[Cell],
     settings: BenchSettings,
     progress: Progress,
 ) -> tuple[dict[str, Artifact], list[tuple[Cell, str]]]:
-    """Export (or find in the cache) each distinct artifact once; a cell whose export fails or
-    whose parity check fails is skipped with the reason, the others go on."""
+    """Export (or find in the cache) each distinct artifact once, ``settings.export_jobs`` models
+    at a time; a cell whose export fails or whose parity check fails is skipped with the reason,
+    the others go on."""
     from ghostbench.core.cell import ARTIFACT_FORMATS
-    from ghostbench.exporters import export
 
     wanted: dict[tuple[str, str, str], list[Cell]] = {}
     for cell in cells:
         fmt = ARTIFACT_FORMATS.get(cell.backend)
         if fmt is not None:
             wanted.setdefault((cell.model, fmt, cell.precision), []).append(cell)
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for model, fmt, precision in wanted:
+        groups.setdefault(model, []).append((fmt, precision))
+    for items in groups.values():
+        items.sort(key=lambda item: item[1] != "fp32")  # sources first: fp16 and int8 derive from fp32
     artifacts: dict[str, Artifact] = {}
     skipped: list[tuple[Cell, str]] = []
     task = progress.add_task("", total=len(wanted), stage="export ")
-    for (model, fmt, precision), users in wanted.items():
-        progress.update(task, description=f"{model} {fmt} {precision}")
-        started = time.perf_counter()
-        try:
-            artifact = export(model, fmt, precision, cache_dir=settings.cache_dir)
-        except GhostbenchError as exc:
-            reason = f"export failed: {exc}"
-            log.error("%s %s %s: %s", model, fmt, precision, reason)
-            skipped += [(cell, reason) for cell in users]
-        else:
-            parity = artifact.parity
+    jobs = settings.export_jobs or export_jobs_default()
+    started = time.perf_counter()
+
+    def record(model: str, results: list[Artifact | str], running: set[str]) -> None:
+        nonlocal skipped
+        for (fmt, precision), result in zip(groups[model], results, strict=True):
+            users = wanted[(model, fmt, precision)]
+            if isinstance(result, str):
+                reason = f"export failed: {result}"
+                log.error("%s %s %s: %s", model, fmt, precision, reason)
+                skipped += [(cell, reason) for cell in users]
+                continue
+            parity = result.parity
             log.info(
-                "artifact %s %s %s: %s (%.1f s, parity %s)",
+                "artifact %s %s %s: %s (%.1f s into the exports, parity %s)",
                 model,
                 fmt,
                 precision,
-                artifact.path,
+                result.path,
                 time.perf_counter() - started,
                 "none" if parity is None else f"cosine {parity.cosine:.6f} max_abs {parity.max_abs:.3g}",
             )
@@ -152,8 +212,11 @@ def export_all(
                 skipped += [(cell, reason) for cell in users]
             else:
                 for cell in users:
-                    artifacts[cell.key] = artifact
-        progress.advance(task)
+                    artifacts[cell.key] = result
+        progress.update(task, advance=len(results), description=", ".join(sorted(running)))
+
+    progress.update(task, description=", ".join(list(groups)[:jobs]))
+    _export_groups(groups, settings.cache_dir, jobs, record)
     return artifacts, skipped
 
 
@@ -295,6 +358,7 @@ def _run(
                 on_window_start=started,
                 on_window_done=finished,
                 on_cell_done=cell_done,
+                cache_dir=settings.cache_dir,
                 **kwargs,
             )
         except KeyboardInterrupt:

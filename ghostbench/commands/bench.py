@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
-from ghostbench.commands.options import OVERSUBSCRIBE_FLAG, OVERSUBSCRIBE_HELP
+from ghostbench.commands.options import FRESH_WORKERS_HELP, OVERSUBSCRIBE_FLAG, OVERSUBSCRIBE_HELP
 
 HELP = "plan, export and measure a device profile; write results/ and an HTML report"
 
@@ -51,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-cap", type=float, metavar="S", help="most seconds per window (default 4)")
     parser.add_argument("--min-time", type=float, metavar="S", help="least seconds per window (default 1)")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S", help="kill a window after S s")
+    parser.add_argument("--fresh-workers", action="store_true", help=FRESH_WORKERS_HELP)
+    parser.add_argument(
+        "--export-jobs",
+        type=int,
+        metavar="N",
+        help="models exported at once, each in its own process (default: one per usable CPU, at most 4)",
+    )
     parser.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run in --out-dir")
     parser.add_argument(
         "--out-dir", type=Path, default=Path("results"), help="results root (default: results)"
@@ -102,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             benchmark_model=args.benchmark_model,
         )
     check_output_dir(args.out_dir)
+    if args.export_jobs is not None and args.export_jobs < 1:
+        raise GhostbenchError(f"--export-jobs must be >= 1, got {args.export_jobs}")
     quick = args.quick
     # `is None`, not `or`: an explicit 0 must reach the validation below, not become the default.
     rounds = args.rounds if args.rounds is not None else (1 if quick else 3)
@@ -109,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     min_time = min(args.min_time if args.min_time is not None else (0.3 if quick else 1.0), time_cap)
     try:
         harness = HarnessConfig(time_cap_s=time_cap, min_time_s=min_time)
-        options = MeasureOptions(rounds=rounds, harness=harness, timeout_s=args.timeout)
+        options = MeasureOptions(
+            rounds=rounds, harness=harness, timeout_s=args.timeout, fork_server=not args.fresh_workers
+        )
     except ValueError as exc:
         raise GhostbenchError(str(exc)) from None
     if args.resume:
@@ -152,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=cache_dir,
         allow_parity_failure=allow_parity_failure,
         command=["ghostbench", *sys.argv[1:]],
+        export_jobs=args.export_jobs,
     )
     console = progress_console()
     code = run_plan(plan, run_dir, settings, resume=bool(args.resume), console=console, spawn=spawn)

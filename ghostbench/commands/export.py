@@ -17,6 +17,7 @@ from ghostbench.commands.options import model_name
 
 if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
+    from ghostbench.models.registry import ModelSpec
 
 HELP = "export a model (or --all) to onnx, tflite or tensorrt, cached, with a parity check"
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     cache_dir = args.cache_dir or cache.default_cache_dir()
     kwargs = {"cache_dir": cache_dir, "seed": args.seed, "options": options}
 
-    def one(name: str) -> tuple[Artifact, bool]:
+    def one(name: str | ModelSpec) -> tuple[Artifact, bool]:
         return export_status(name, args.fmt, args.precision, check_parity=not args.no_parity, **kwargs)
 
     if not args.all:
@@ -107,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
         task = progress.add_task(f"{args.fmt} {args.precision}", total=len(names))
         for name in names:
             progress.update(task, description=f"{args.fmt} {args.precision} {name}")
-            try:
-                artifact, cached = one(name)
+            try:  # the spec, not the name: building every model needs the registry (and torch) anyway
+                artifact, cached = one(registry.get(name))
             except ExportError as exc:
                 failures.append(str(exc))
                 progress.console.print(f"ERROR: {exc}", markup=False, highlight=False, soft_wrap=True)

@@ -1,6 +1,7 @@
 """List the model zoo: family, input size, parameters, multiply-accumulates (MACs, what the
 GhostNet papers call FLOPs), activations (conv output elements, Radosavovic et al. 2020) and the
-published top-1 accuracy with its source. Complexity is computed from the real networks."""
+published top-1 accuracy with its source. Complexity is computed from the real networks, once per
+version of their definitions (kept in the zoo manifest of the artifact cache)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import argparse
 import csv
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ghostbench.commands.options import model_name
+
+if TYPE_CHECKING:
+    from ghostbench.models.manifest import Zoo
 
 HELP = "list models with params, MACs, activations and published top-1"
 FORMATS = ("table", "csv", "json")
@@ -32,24 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _rows(names: list[str]) -> list[dict]:
-    from ghostbench.models import complexity, registry
-
+def _rows(zoo: Zoo, names: list[str]) -> list[dict]:
+    counts = zoo.counts(names)
     rows = []
     for name in names:
-        spec = registry.get(name)
-        counts = complexity.count_model(name)
-        ref = spec.reference
+        entry = zoo.get(name)
         rows.append(
             {
                 "name": name,
-                "family": spec.family,
-                "input_size": spec.input_size,
-                "params": counts.params,
-                "macs": counts.macs,
-                "activations": counts.activations,
-                "top1": ref.top1 if ref else None,
-                "top1_source": ref.source if ref else "",
+                "family": entry.family,
+                "input_size": entry.input_size,
+                "params": counts[name].params,
+                "macs": counts[name].macs,
+                "activations": counts[name].activations,
+                "top1": entry.top1,
+                "top1_source": entry.top1_source,
             }
         )
     return rows
@@ -109,16 +111,18 @@ def _print_layers(name: str, fmt: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ghostbench.core.errors import GhostbenchError
-    from ghostbench.models import registry
+    from ghostbench.exporters.cache import default_cache_dir
+    from ghostbench.models.manifest import Zoo
 
     try:
         if args.layers is not None:
             _print_layers(args.layers, args.format)
             return 0
-        names = registry.select(args.include.split(","), family=args.family)
+        zoo = Zoo(default_cache_dir())
+        names = zoo.select(args.include.split(","), family=args.family)
     except (KeyError, ValueError) as exc:
         raise GhostbenchError(str(exc)) from None
-    rows = _rows(names)
+    rows = _rows(zoo, names)
     if args.format == "csv":
         writer = csv.DictWriter(sys.stdout, CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()

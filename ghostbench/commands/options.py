@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 
 from ghostbench.core.cell import LOCAL_DEVICES
 from ghostbench.core.errors import GhostbenchError
+from ghostbench.worker.env import usable_cpus
 
 
 def csv_items(text: str) -> tuple[str, ...]:
@@ -36,14 +36,6 @@ def model_name(text: str) -> str:
 
 OVERSUBSCRIBE_FLAG = "--oversubscribe"
 OVERSUBSCRIBE_HELP = "allow --threads beyond the CPUs this process may use (times contention, not the model)"
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def thread_counts(text: str, *, device: str, oversubscribe: bool = False) -> tuple[int, ...]:
@@ -81,3 +73,9 @@ def backend_options(pairs: list[str], backends: Sequence[str]) -> dict[str, dict
         for backend in [scope] if dot else backends:
             options[backend][name] = value.strip()
     return options
+
+
+FRESH_WORKERS_HELP = (
+    "start every window in a fresh Python process instead of forking CPU windows from a warm "
+    "server that has the backend's library imported (slower; the isolation is the same)"
+)

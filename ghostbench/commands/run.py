@@ -1,10 +1,11 @@
 """Measure the batch-1 latency of models x backends on this machine.
 
 Every cell (model, backend, device, precision, threads) is measured in ROUNDS windows, each in a
-fresh worker process: load, first inference, warm-up until the latency settles, then timed
-iterations until the 95% confidence interval of the median is within +/- TARGET_PCT % (after at
-least MIN_TIME seconds) or TIME_CAP seconds pass. The cells are interleaved in every round.
-ONNX and TFLite files come from the artifact cache (`ghostbench export`), or from --artifact.
+fresh worker process (on CPU forked from a warm server; --fresh-workers: a new interpreter):
+load, first inference, warm-up until the latency settles, then timed iterations until the 95%
+confidence interval of the median is within +/- TARGET_PCT % (after at least MIN_TIME seconds)
+or TIME_CAP seconds pass. The cells are interleaved in every round. ONNX and TFLite files come
+from the artifact cache (`ghostbench export`), or from --artifact.
 
 Writes OUT/run.json, OUT/latency.csv, OUT/latency.parquet and OUT/samples.parquet
 (docs/results-schema.md). Re-running with the same --out keeps the cells already measured.
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
     from ghostbench.core.cell import Cell
 
-from ghostbench.commands.options import OVERSUBSCRIBE_FLAG, OVERSUBSCRIBE_HELP
+from ghostbench.commands.options import FRESH_WORKERS_HELP, OVERSUBSCRIBE_FLAG, OVERSUBSCRIBE_HELP
 
 HELP = "measure latency of models x backends here (writes results/RUN_ID)"
 # File suffix -> artifact format, for --artifact.
@@ -77,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="kill a window's worker after S s (default 300)",
     )
+    parser.add_argument("--fresh-workers", action="store_true", help=FRESH_WORKERS_HELP)
     parser.add_argument(
         "--option",
         action="append",
@@ -232,7 +234,9 @@ def run(args: argparse.Namespace) -> int:
             min_time_s=min(args.min_time, args.time_cap),
             target=args.target_pct / 100,
         )
-        options = MeasureOptions(rounds=args.rounds, harness=harness, timeout_s=args.timeout)
+        options = MeasureOptions(
+            rounds=args.rounds, harness=harness, timeout_s=args.timeout, fork_server=not args.fresh_workers
+        )
     except ValueError as exc:
         raise GhostbenchError(str(exc)) from None
 
@@ -282,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
                 artifact_for=artifact_for,
                 on_window_start=started,
                 on_cell_done=lambda row: print(_line(row), flush=True),
+                cache_dir=args.cache_dir,
             )
         except KeyboardInterrupt:
             store.update_run(status="interrupted", finished=env.now_iso())

@@ -11,6 +11,7 @@ inside the functions that use them, so importing this package is cheap.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import time
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from ghostbench.exporters import capture, isolate, parity
 from ghostbench.exporters import onnx as _onnx
 from ghostbench.exporters import tensorrt as _tensorrt
 from ghostbench.exporters import tflite as _tflite
+from ghostbench.models import source as model_source
 
 if TYPE_CHECKING:
     from ghostbench.exporters import cache
@@ -47,17 +49,6 @@ def exporter(fmt: str) -> ModuleType:
         return _EXPORTERS[fmt]
     except KeyError:
         raise GhostbenchError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}") from None
-
-
-def _spec(model: str | ModelSpec) -> ModelSpec:
-    from ghostbench.models import registry
-
-    if isinstance(model, registry.ModelSpec):
-        return model
-    try:
-        return registry.get(model)
-    except registry.UnknownModelError as exc:
-        raise GhostbenchError(str(exc)) from None
 
 
 def resolve_options(fmt: str, precision: str, options: dict | None = None) -> dict:
@@ -88,7 +79,9 @@ def _require(fmt: str, precision: str) -> None:
 
 @dataclass(frozen=True)
 class _Job:
-    spec: ModelSpec
+    model: str | ModelSpec  # as given: a registry name is resolved through the zoo manifest
+    name: str
+    identity: dict  # the model's part of the cache key (``models.source.identity``)
     module: ModuleType
     fmt: str
     precision: str
@@ -96,6 +89,13 @@ class _Job:
     versions: dict
     seed: int
     store: cache.ArtifactCache
+
+    @functools.cached_property
+    def spec(self) -> ModelSpec:
+        """The registered model itself (imports torch): only a build or a parity run needs it."""
+        from ghostbench.models import registry
+
+        return self.model if isinstance(self.model, registry.ModelSpec) else registry.get(self.name)
 
     @property
     def upstream(self) -> tuple[str, str, dict] | None:
@@ -105,7 +105,7 @@ class _Job:
         if self.upstream is None:
             return None
         fmt, precision, options = self.upstream
-        return _job(self.spec, fmt, precision, self.store.root, self.seed, options)
+        return _job(self.model, fmt, precision, self.store.root, self.seed, options)
 
     def key(self) -> str:
         """The cache key, chained through the keys of the artifacts this one is derived from.
@@ -116,7 +116,7 @@ class _Job:
 
         source = self.source_job()
         return cache.cache_key(
-            self.spec,
+            self.identity,
             self.fmt,
             self.precision,
             seed=self.seed,
@@ -129,15 +129,25 @@ class _Job:
 def _job(
     model: str | ModelSpec, fmt: str, precision: str, cache_dir: Path | None, seed: int, options: dict | None
 ) -> _Job:
-    """Validate everything a user can get wrong, before the cache is touched."""
+    """Validate everything a user can get wrong, before the cache is touched. A registry name is
+    looked up in the zoo manifest, so finding a cached artifact imports no torch."""
     from ghostbench.exporters import cache
+    from ghostbench.models.manifest import Zoo
+    from ghostbench.models.registry import ModelSpec, UnknownModelError
 
-    spec = _spec(model)
     module = exporter(fmt)
     resolved = resolve_options(fmt, precision, options)
     _require(fmt, precision)
-    versions = {"exporter": cache.source_digest(module.__name__)[:16], **module.versions(precision)}
-    return _Job(spec, module, fmt, precision, resolved, versions, seed, cache.ArtifactCache(cache_dir))
+    store = cache.ArtifactCache(cache_dir)
+    if isinstance(model, ModelSpec):
+        name, identity = model.name, model_source.identity(model)
+    else:
+        try:
+            name, identity = model, Zoo(store.root).get(model).identity
+        except UnknownModelError as exc:
+            raise GhostbenchError(str(exc)) from None
+    versions = {"exporter": model_source.module_digest(module.__name__)[:16], **module.versions(precision)}
+    return _Job(model, name, identity, module, fmt, precision, resolved, versions, seed, store)
 
 
 def lookup(
@@ -151,7 +161,7 @@ def lookup(
 ) -> Artifact | None:
     """The cached artifact ``export`` would return, or None if it would have to build (nothing is built)."""
     job = _job(model, fmt, precision, cache_dir, seed, options)
-    return job.store.lookup(job.spec.name, fmt, precision, job.key(), warn=False)
+    return job.store.lookup(job.name, fmt, precision, job.key(), warn=False)
 
 
 def export(
@@ -190,12 +200,12 @@ def export_status(
     job = _job(model, fmt, precision, cache_dir, seed, options)
     key = job.key()
     with job.store.lock(key):
-        artifact = job.store.lookup(job.spec.name, fmt, precision, key)
+        artifact = job.store.lookup(job.name, fmt, precision, key)
         source = None
         if job.upstream is not None and (artifact is None or check_parity):
             src_fmt, src_precision, src_options = job.upstream
             source = export(
-                job.spec,
+                job.model,
                 src_fmt,
                 src_precision,
                 cache_dir=job.store.root,
@@ -222,7 +232,7 @@ def _run_parity(job: _Job, artifact: Artifact) -> Parity:
         with capture.converter_output(log):
             return parity.check(artifact, job.spec, job.seed)
     except Exception as exc:  # the runtime cannot run the file: as bad as a failed export
-        what = f"{job.spec.name} {job.fmt} {job.precision}"
+        what = f"{job.name} {job.fmt} {job.precision}"
         raise ExportError(f"{what}: parity run failed: {_cause(exc)} (runtime output: {log})") from exc
 
 
@@ -234,8 +244,6 @@ def _cause(exc: BaseException) -> str:
 
 
 def _build(job: _Job, key: str, source: Artifact | None) -> Artifact:
-    from ghostbench.exporters import cache
-
     spec, fmt, precision, store = job.spec, job.fmt, job.precision, job.store
     tmp = store.new_file(spec.name, fmt, precision, key, job.module.EXTENSION)
     start = time.perf_counter()
@@ -264,7 +272,7 @@ def _build(job: _Job, key: str, source: Artifact | None) -> Artifact:
         **meta,
         "seed": job.seed,
         "input_size": spec.input_size,
-        "model_source_sha256": cache.model_source_digest(spec),
+        "model_source_sha256": model_source.model_source_digest(spec),
         "source": {"format": source.format, "precision": source.precision, "key": source.key}
         if source
         else None,

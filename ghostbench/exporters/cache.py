@@ -13,22 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import logging
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 
 from ghostbench.core import atomic, locks
 from ghostbench.core.artifact import Artifact, file_sha256
-from ghostbench.models import weights
+from ghostbench.models import source
 from ghostbench.models.registry import ModelSpec
-from ghostbench.models.weights import CheckpointSpec
 
 ENV_VAR = "GHOSTBENCH_CACHE_DIR"
 SIDECAR = "artifact.json"
@@ -44,57 +40,8 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("ghostbench")) / "artifacts"
 
 
-def _module_file(module: ModuleType) -> Path | None:
-    file = getattr(module, "__file__", None)
-    return Path(file) if file and file.endswith(".py") else None
-
-
-def model_modules(spec: ModelSpec) -> list[str]:
-    """The module defining ``spec`` plus every ghostbench (or same-package) module it uses, transitively.
-
-    Found by walking module globals (imported modules and objects' ``__module__``), so a change in
-    ``blocks.py`` changes the key of every model built from it.
-    """
-    root = importlib.import_module(spec.module)
-    prefixes = ("ghostbench.", root.__name__.split(".")[0] + ".")
-    seen: dict[str, ModuleType] = {}
-    todo = [root]
-    while todo:
-        module = todo.pop()
-        if module.__name__ in seen or _module_file(module) is None:
-            continue
-        seen[module.__name__] = module
-        for value in vars(module).values():
-            name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
-            if (
-                isinstance(name, str)
-                and name.startswith(prefixes)
-                and name not in seen
-                and name in sys.modules
-            ):
-                todo.append(sys.modules[name])
-    return sorted(seen)
-
-
-def model_source_digest(spec: ModelSpec) -> str:
-    """sha256 over the source files of :func:`model_modules` (name and bytes of each)."""
-    digest = hashlib.sha256()
-    for name in model_modules(spec):
-        path = _module_file(sys.modules[name])
-        assert path is not None
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def source_digest(module_name: str) -> str:
-    """sha256 of one module's source: an exporter's own code is part of its artifacts' keys."""
-    path = _module_file(importlib.import_module(module_name))
-    assert path is not None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def cache_key(
-    spec: ModelSpec,
+    model: ModelSpec | dict,
     fmt: str,
     precision: str,
     *,
@@ -103,14 +50,11 @@ def cache_key(
     versions: dict,
     source_key: str | None = None,
 ) -> str:
-    """The content key of one export (hex sha256). ``source_key`` chains derived artifacts to their input."""
+    """The content key of one export (hex sha256). ``model`` is a spec or its ``source.identity``
+    (as the zoo manifest stores it); ``source_key`` chains derived artifacts to their input."""
+    facts = source.identity(model) if isinstance(model, ModelSpec) else model
     payload = {
-        "model": spec.name,
-        "builder": f"{spec.module}.{spec.builder.__qualname__}",
-        "kwargs": spec.kwargs,
-        "input_size": spec.input_size,
-        "num_classes": spec.num_classes,
-        "model_source": model_source_digest(spec),
+        **facts,
         "seed": seed,
         "format": fmt,
         "precision": precision,
@@ -118,8 +62,6 @@ def cache_key(
         "versions": versions,
         "source_key": source_key,
     }
-    if isinstance(spec, CheckpointSpec):  # trained weights from a file (ghostbench evaluate --weights)
-        payload["weights"] = {"sha256": spec.weights_sha256, "loader": source_digest(weights.__name__)}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
 

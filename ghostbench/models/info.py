@@ -1,14 +1,19 @@
 """The per-model columns of a results row: family, exact complexity and published top-1.
 
 Computed once per model in the parent process (never inside a timed window) from the registry,
-``complexity.count_model`` and the published figures with their sources.
+``complexity.count_model`` and the published figures with their sources, through the zoo manifest
+(``manifest.py``), which keeps them between runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ghostbench.core.errors import GhostbenchError
+
+if TYPE_CHECKING:
+    from ghostbench.models.manifest import Zoo
 
 
 @dataclass(frozen=True)
@@ -24,22 +29,20 @@ class ModelInfo:
     top1_kind: str = ""
 
 
-def model_info(model: str) -> ModelInfo:
-    """Family, complexity (``ghostbench.models.complexity``) and published top-1 of ``model``."""
-    from ghostbench.models import complexity, registry
-
+def model_info(model: str, zoo: Zoo) -> ModelInfo:
+    """Family, complexity (``ghostbench.models.complexity``) and published top-1 of ``model``, read
+    from the zoo manifest (no torch once it holds the model)."""
     try:
-        spec = registry.get(model)
+        entry = zoo.get(model)
     except KeyError as exc:
         raise GhostbenchError(str(exc)) from None
-    counts = complexity.count_model(model)
-    reference = spec.reference
+    counts = zoo.counts([model])[model]
     return ModelInfo(
-        family=spec.family,
+        family=entry.family,
         params=counts.params,
         macs=counts.macs,
         activations=counts.activations,
-        top1=reference.top1 if reference else None,
-        top1_source=reference.source if reference else "",
-        top1_kind="published" if reference else "",
+        top1=entry.top1,
+        top1_source=entry.top1_source,
+        top1_kind="published" if entry.top1 is not None else "",
     )

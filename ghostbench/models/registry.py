@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 # Every module that defines models. Adding a family means adding its module here.
 MODEL_MODULES: tuple[str, ...] = (
@@ -154,13 +156,13 @@ def _load() -> None:
             importlib.import_module(module)
 
 
-def _natural_key(name: str) -> list:
+def natural_key(name: str) -> list:
     return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]
 
 
 def names() -> list[str]:
     _load()
-    return sorted(_REGISTRY, key=_natural_key)
+    return sorted(_REGISTRY, key=natural_key)
 
 
 def get(name: str) -> ModelSpec:
@@ -169,9 +171,14 @@ def get(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, _REGISTRY, n=5, cutoff=0.5)
-        hint = f"; did you mean: {', '.join(close)}" if close else "; see `ghostbench models`"
-        raise UnknownModelError(f"unknown model {name!r}{hint}") from None
+        raise unknown_model(name, _REGISTRY) from None
+
+
+def unknown_model(name: str, known: Iterable[str]) -> UnknownModelError:
+    """The error for an unknown ``name``, naming the closest of ``known``."""
+    close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
+    hint = f"; did you mean: {', '.join(close)}" if close else "; see `ghostbench models`"
+    return UnknownModelError(f"unknown model {name!r}{hint}")
 
 
 def families() -> list[str]:
@@ -189,19 +196,30 @@ def select(
     A pattern without wildcards must name a registered model exactly (a typo fails loudly).
     """
     _load()
+    return select_from({n: spec.family for n, spec in _REGISTRY.items()}, include, exclude, family)
+
+
+def select_from(
+    family_of: dict[str, str],
+    include: str | Iterable[str] = "*",
+    exclude: Iterable[str] = (),
+    family: str | None = None,
+) -> list[str]:
+    """:func:`select` over ``family_of`` (name -> family): the zoo manifest selects without torch."""
     patterns = [include] if isinstance(include, str) else list(include)
-    if family is not None and family not in families():
-        raise ValueError(f"unknown family {family!r}; valid families: {', '.join(families())}")
+    valid = sorted(set(family_of.values()))
+    if family is not None and family not in valid:
+        raise ValueError(f"unknown family {family!r}; valid families: {', '.join(valid)}")
     chosen: set[str] = set()
     for pattern in patterns:
-        if not any(ch in pattern for ch in "*?["):
-            get(pattern)
-        chosen.update(fnmatch.filter(_REGISTRY, pattern))
+        if not any(ch in pattern for ch in "*?[") and pattern not in family_of:
+            raise unknown_model(pattern, family_of)
+        chosen.update(fnmatch.filter(family_of, pattern))
     for pattern in exclude:
         chosen -= set(fnmatch.filter(chosen, pattern))
     if family is not None:
-        chosen = {n for n in chosen if _REGISTRY[n].family == family}
-    return sorted(chosen, key=_natural_key)
+        chosen = {n for n in chosen if family_of[n] == family}
+    return sorted(chosen, key=natural_key)
 
 
 def _float(text: str) -> float | None:

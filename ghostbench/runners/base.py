@@ -64,6 +64,9 @@ class RunnerBase:
     PRECISIONS: ClassVar[tuple[str, ...]] = ("fp32",)
     # (importable module, pip extra that provides it)
     REQUIRES: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # Modules a fork server imports before forking this backend's windows (worker/forkserver.py):
+    # what every window would import anyway. One that is missing is skipped there.
+    PRELOAD: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check(cls, cell: Cell) -> None:

@@ -59,6 +59,7 @@ class OnnxRuntimeRunner(RunnerBase):
     DEVICES: ClassVar = ("cpu", "cuda")
     PRECISIONS: ClassVar = ("fp32", "fp16", "int8", "int8_dynamic")
     REQUIRES: ClassVar = (("onnxruntime", "onnx"),)
+    PRELOAD: ClassVar = ("onnxruntime",)
     runtime = "onnxruntime"
 
     def __init__(self, profile_prefix: str | None = None) -> None:

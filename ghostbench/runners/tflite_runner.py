@@ -66,6 +66,7 @@ def input_meta(detail: dict) -> dict:
 
 
 class TfliteRunner(RunnerBase):
+    PRELOAD: ClassVar = (INTERPRETERS["ai-edge-litert"][0],)
     OPTIONS: ClassVar = {
         "xnnpack": "true (default) / false: apply the default XNNPACK delegate",
         "runtime": f"interpreter package: {', '.join(INTERPRETERS)} (default: the first installed)",

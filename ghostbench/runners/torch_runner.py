@@ -41,6 +41,8 @@ class TorchRunner(RunnerBase):
     OPTIONS: ClassVar = {"channels_last": "true/false (default false): channels-last memory format"}
     DEVICES: ClassVar = ("cpu", "cuda")
     PRECISIONS: ClassVar = ("fp32", "fp16")
+    # torch, and every model definition (``registry.names()`` imports the model modules)
+    PRELOAD: ClassVar = ("torch", "ghostbench.models.registry:names")
     runtime = "torch"
 
     def __init__(self, build: Callable[[Cell], nn.Module] = registry_model) -> None:
@@ -118,6 +120,7 @@ class TorchCompileRunner(TorchRunner):
         **TorchRunner.OPTIONS,
         "mode": f"torch.compile mode: {', '.join(COMPILE_MODES)} (default: default)",
     }
+    PRELOAD: ClassVar = (*TorchRunner.PRELOAD, "torch._dynamo", "torch._inductor.compile_fx")
 
     @classmethod
     def check(cls, cell: Cell) -> None:

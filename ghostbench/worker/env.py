@@ -23,6 +23,15 @@ from typing import Any
 from ghostbench.core.cell import LOCAL_DEVICES
 from ghostbench.core.versions import package_version
 
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 # Distributions whose versions every run records (the runtime is part of what is measured).
 VERSIONED: tuple[str, ...] = (
     "ghostbench",

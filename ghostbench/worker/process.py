@@ -62,9 +62,20 @@ def _signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+def kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def child_env(payload: dict, timeout_s: float, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a worker for ``payload``: the cell's thread count for any OpenMP pool
+    (not one inherited from the parent), this process as the parent to outlive, and the worker's
+    own deadline."""
+    child = dict(os.environ if env is None else env)
+    child["OMP_NUM_THREADS"] = str(payload["cell"].get("threads", 1))
+    child[PARENT_PID_ENV] = str(os.getpid())
+    child[DEADLINE_ENV] = f"{timeout_s + DEADLINE_MARGIN_S:.3f}"
+    return child
 
 
 def spawn(
@@ -75,11 +86,6 @@ def spawn(
     env: dict[str, str] | None = None,
 ) -> WindowOutcome:
     """Run one worker on ``payload`` and turn every way it can end into a :class:`WindowOutcome`."""
-    child_env = dict(os.environ if env is None else env)
-    # The cell's thread count, not one inherited from the parent, sizes any OpenMP pool.
-    child_env["OMP_NUM_THREADS"] = str(payload["cell"].get("threads", 1))
-    child_env[PARENT_PID_ENV] = str(os.getpid())
-    child_env[DEADLINE_ENV] = f"{timeout_s + DEADLINE_MARGIN_S:.3f}"
     start = time.perf_counter()
     proc = subprocess.Popen(
         [python, "-m", "ghostbench.worker.process"],
@@ -87,22 +93,30 @@ def spawn(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        env=child_env,
+        env=child_env(payload, timeout_s, env),
     )
     timed_out = False
     try:
         out, err = proc.communicate(json.dumps(payload).encode(), timeout=timeout_s)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _kill_group(proc)
+        kill_group(proc.pid)
         out, err = proc.communicate()
     except BaseException:  # Ctrl-C in the parent: the worker is in its own session, end it too
-        _kill_group(proc)
+        kill_group(proc.pid)
         proc.wait()
         raise
     wall_s = time.perf_counter() - start
+    return outcome(proc.returncode, out, err, timed_out=timed_out, timeout_s=timeout_s, wall_s=wall_s)
+
+
+def outcome(
+    returncode: int, out: bytes, err: bytes, *, timed_out: bool, timeout_s: float, wall_s: float
+) -> WindowOutcome:
+    """Every way a worker can end (answer, error, crash, signal, timeout) as a :class:`WindowOutcome`;
+    ``returncode`` is negative for a signal, as ``subprocess`` gives it."""
     tail = crash_tail(err.decode(errors="replace"))
-    outcome = WindowOutcome(status="error", returncode=proc.returncode, wall_s=wall_s, stderr_tail=tail)
+    result = WindowOutcome(status="error", returncode=returncode, wall_s=wall_s, stderr_tail=tail)
     answer = None
     if out.strip():
         try:
@@ -111,22 +125,22 @@ def spawn(
             answer = None
     if timed_out:
         reason = f"worker timed out after {timeout_s:g} s and was killed"
-    elif proc.returncode == -signal.SIGALRM:
+    elif returncode == -signal.SIGALRM:
         reason = f"worker reached its own deadline of {timeout_s + DEADLINE_MARGIN_S:g} s and ended"
-    elif proc.returncode < 0:
-        name = _signal_name(proc.returncode)
+    elif returncode < 0:
+        name = _signal_name(returncode)
         hint = " (out of memory?)" if name == "SIGKILL" else ""
         reason = f"worker died from {name}{hint}"
-    elif isinstance(answer, dict) and answer.get("status") == "ok" and proc.returncode == 0:
-        outcome.status = "ok"
-        outcome.result = answer
-        return outcome
+    elif isinstance(answer, dict) and answer.get("status") == "ok" and returncode == 0:
+        result.status = "ok"
+        result.result = answer
+        return result
     elif isinstance(answer, dict) and answer.get("error"):
         reason = str(answer["error"])
     else:
-        reason = f"worker exited with code {proc.returncode} and no result"
-    outcome.error = f"{reason}\n{tail}".strip() if tail else reason
-    return outcome
+        reason = f"worker exited with code {returncode} and no result"
+    result.error = f"{reason}\n{tail}".strip() if tail else reason
+    return result
 
 
 def die_with_parent(parent: int) -> None:
