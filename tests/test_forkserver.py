@@ -132,9 +132,12 @@ def test_a_server_killed_mid_window_costs_no_window() -> None:
 
 def test_a_server_that_cannot_start_falls_back_to_fresh_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forkserver, "READY_TIMEOUT_S", 0.001)
+    before = {c.pid for c in psutil.Process().children()}
     with forkserver.Pool() as pool:
         outcome = pool.spawn(_payload(null_cell()), timeout_s=TIMEOUT_S)
-    assert outcome.ok and pool.fallbacks == 1
+        assert outcome.ok and pool.fallbacks == 1
+        # the server that was too slow is ended at once, not left until the run ends
+        assert [c for c in psutil.Process().children() if c.pid not in before and c.is_running()] == []
 
 
 def test_nothing_outlives_a_killed_parent(tmp_path: Path) -> None:

@@ -116,10 +116,13 @@ class ForkServer:
         finally:
             theirs.close()
         self._sock = ours
-        ready = self._receive(READY_TIMEOUT_S)
-        if not ready.get("ready"):
+        try:
+            ready = self._receive(READY_TIMEOUT_S)
+            if not ready.get("ready"):
+                raise ServerLost(f"fork server did not start: {ready}")
+        except BaseException:  # not ready in time, or Ctrl-C while it imports: no server left behind
             self.close()
-            raise ServerLost(f"fork server did not start: {ready}")
+            raise
         if ready.get("failed"):  # the child imports them again and reports the real error
             log.debug("fork server could not preload %s", ", ".join(ready["failed"]))
 
