@@ -14,7 +14,6 @@ knowing about one.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import statistics
@@ -253,9 +252,9 @@ def measure(
     from ghostbench.bench.plan import unavailable
 
     options = options or MeasureOptions()
-    with contextlib.ExitStack() as stack:
-        if spawn is None:
-            spawn = stack.enter_context(forkserver.Pool(enabled=options.fork_server)).spawn
+    # A pool starts no server until a window needs one, so it costs nothing when ``spawn`` is given.
+    with forkserver.Pool(enabled=options.fork_server) as pool:
+        spawn = spawn or pool.spawn
         keys = [c.key for c in cells]
         duplicates = sorted(k for k, count in Counter(keys).items() if count > 1)
         if duplicates:

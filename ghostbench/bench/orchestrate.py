@@ -186,13 +186,12 @@ def export_all(
     started = time.perf_counter()
 
     def record(model: str, results: list[Artifact | str], running: set[str]) -> None:
-        nonlocal skipped
         for (fmt, precision), result in zip(groups[model], results, strict=True):
             users = wanted[(model, fmt, precision)]
             if isinstance(result, str):
                 reason = f"export failed: {result}"
                 log.error("%s %s %s: %s", model, fmt, precision, reason)
-                skipped += [(cell, reason) for cell in users]
+                skipped.extend((cell, reason) for cell in users)
                 continue
             parity = result.parity
             log.info(
@@ -209,7 +208,7 @@ def export_all(
                     f"parity check failed (cosine {parity.cosine:.6f}, max abs error {parity.max_abs:.3g}); "
                     "--allow-parity-failure times it anyway"
                 )
-                skipped += [(cell, reason) for cell in users]
+                skipped.extend((cell, reason) for cell in users)
             else:
                 for cell in users:
                     artifacts[cell.key] = result

@@ -5,8 +5,9 @@ checked numerically against PyTorch eager.
 ``tflite``, ``tensorrt``) with the same small surface: ``PRECISIONS``, ``EXTENSION``, ``EXTRA``,
 ``defaults(precision)``, ``validate(options)``, ``requirements(precision)``, ``versions(precision)``,
 ``source(precision, options)`` (the artifact it is derived from, if any) and ``build(...)``.
-Heavy libraries are imported inside those functions, and the registry and cache (which import torch)
-inside the functions that use them, so importing this package is cheap.
+Heavy libraries are imported inside those functions, so importing this package is cheap. A registry
+name is resolved through the zoo manifest (``models.manifest``), so a cache hit imports no torch;
+only a build or a parity run loads the model itself.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class _Job:
         if self.upstream is None:
             return None
         fmt, precision, options = self.upstream
-        return _job(self.model, fmt, precision, self.store.root, self.seed, options)
+        return _job(self.model, fmt, precision, self.store.root, self.seed, options, identity=self.identity)
 
     def key(self) -> str:
         """The cache key, chained through the keys of the artifacts this one is derived from.
@@ -127,10 +128,17 @@ class _Job:
 
 
 def _job(
-    model: str | ModelSpec, fmt: str, precision: str, cache_dir: Path | None, seed: int, options: dict | None
+    model: str | ModelSpec,
+    fmt: str,
+    precision: str,
+    cache_dir: Path | None,
+    seed: int,
+    options: dict | None,
+    identity: dict | None = None,
 ) -> _Job:
     """Validate everything a user can get wrong, before the cache is touched. A registry name is
-    looked up in the zoo manifest, so finding a cached artifact imports no torch."""
+    looked up in the zoo manifest, so finding a cached artifact imports no torch; ``identity``, when
+    the caller has resolved the model already (a derived artifact's source), is used as is."""
     from ghostbench.exporters import cache
     from ghostbench.models.manifest import Zoo
     from ghostbench.models.registry import ModelSpec, UnknownModelError
@@ -139,7 +147,9 @@ def _job(
     resolved = resolve_options(fmt, precision, options)
     _require(fmt, precision)
     store = cache.ArtifactCache(cache_dir)
-    if isinstance(model, ModelSpec):
+    if identity is not None:
+        name = model.name if isinstance(model, ModelSpec) else model
+    elif isinstance(model, ModelSpec):
         name, identity = model.name, model_source.identity(model)
     else:
         try:

@@ -21,14 +21,14 @@ import hashlib
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
 from ghostbench.core import atomic
 from ghostbench.core.errors import GhostbenchError
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: no task field
 PACKAGE_DIR = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ class Entry:
     name: str
     family: str
     input_size: int
-    task: str
     top1: float | None
     top1_source: str
     identity: dict
@@ -143,7 +142,6 @@ class Zoo:
                 name=name,
                 family=spec.family,
                 input_size=spec.input_size,
-                task=spec.task,
                 top1=ref.top1 if ref else None,
                 top1_source=ref.source if ref else "",
                 identity=json.loads(json.dumps(source.identity(spec), default=str)),
@@ -197,8 +195,8 @@ class Zoo:
 
             for name in missing:
                 c = complexity.count_model(name)
-                self._entries[name] = Entry.from_dict(
-                    {**asdict(self._entries[name]), "counts": asdict(Counts(c.params, c.macs, c.activations))}
+                self._entries[name] = replace(
+                    self._entries[name], counts=Counts(c.params, c.macs, c.activations)
                 )
             self._write()
         return {n: self._entries[n].counts for n in names}
