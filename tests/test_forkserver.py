@@ -16,13 +16,14 @@ from pathlib import Path
 
 import psutil
 import pytest
-from windowdata import HANG_TIMEOUT_S, QUICK, TIMEOUT_S, null_cell
+from windowdata import QUICK, TIMEOUT_S, measure_every_fault, null_cell
 
 from ghostbench.bench.measure import MeasureOptions, measure
 from ghostbench.core import window
 from ghostbench.core.cell import Cell
 from ghostbench.core.window import HarnessConfig
 from ghostbench.worker import forkserver
+from ghostbench.worker.pool import Pool
 
 pytestmark = pytest.mark.skipif(not forkserver.supported(), reason="fork servers run on Linux only")
 
@@ -46,25 +47,10 @@ def _wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
 
 
 def test_every_fault_is_one_error_row_through_the_fork_server() -> None:
-    faults = ["raise", "segfault", "oom", "sigkill", "hang"]
-    cells = [null_cell(f) for f in faults] + [null_cell()]
     # One pool for the whole run: every window below is forked from the same server.
-    with forkserver.Pool() as pool:
-        rows = measure(
-            cells,
-            run_id="run",
-            options=MeasureOptions(rounds=2, harness=QUICK, timeout_s=HANG_TIMEOUT_S),
-            spawn=pool.spawn,
-        )
+    with Pool() as pool:
+        measure_every_fault(pool.spawn)
         assert pool.fallbacks == 0 and len(pool._servers) == 1
-    errors = {f: r["error"] for f, r in zip(faults, rows, strict=False)}
-    assert errors["raise"].startswith("InjectedFault: injected fault")
-    assert errors["segfault"].startswith("worker died from SIGSEGV") and "run_once" in errors["segfault"]
-    assert errors["oom"].startswith("MemoryError")
-    assert errors["sigkill"].startswith("worker died from SIGKILL (out of memory?)")
-    assert errors["hang"].startswith(f"worker timed out after {HANG_TIMEOUT_S:g} s and was killed")
-    healthy = rows[-1]
-    assert healthy["status"] == "ok" and healthy["windows"] == 2 and healthy["n"] > 0
 
 
 def test_measure_forks_by_default_and_fresh_workers_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +75,7 @@ def test_measure_forks_by_default_and_fresh_workers_on_request(monkeypatch: pyte
 
 def test_a_forked_window_sees_the_cells_thread_count() -> None:
     """OpenMP reads OMP_NUM_THREADS when its library loads, which is in the server: a server per count."""
-    with forkserver.Pool() as pool:
+    with Pool() as pool:
         pool.spawn(_payload(null_cell(threads=2)), timeout_s=TIMEOUT_S)
         (server,) = pool._servers.values()
         assert psutil.Process(server.pid).environ()["OMP_NUM_THREADS"] == "2"
@@ -106,7 +92,7 @@ def test_a_server_killed_mid_window_costs_no_window() -> None:
     """SIGKILL the server while its child is timing: the child dies with it (PR_SET_PDEATHSIG), the
     window is run again in a fresh worker, and the next window starts a new server."""
     slow = HarnessConfig(warmup_min_s=0.01, min_time_s=3.0, time_cap_s=3.0, target=1e-9)
-    with forkserver.Pool() as pool:
+    with Pool() as pool:
         assert pool.spawn(_payload(null_cell()), timeout_s=TIMEOUT_S).ok
         (first,) = pool._servers.values()
         children_before = {c.pid for c in psutil.Process(first.pid).children()}
@@ -133,7 +119,7 @@ def test_a_server_killed_mid_window_costs_no_window() -> None:
 def test_a_server_that_cannot_start_falls_back_to_fresh_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forkserver, "READY_TIMEOUT_S", 0.001)
     before = {c.pid for c in psutil.Process().children()}
-    with forkserver.Pool() as pool:
+    with Pool() as pool:
         outcome = pool.spawn(_payload(null_cell()), timeout_s=TIMEOUT_S)
         assert outcome.ok and pool.fallbacks == 1
         # the server that was too slow is ended at once, not left until the run ends
@@ -147,7 +133,7 @@ def test_nothing_outlives_a_killed_parent(tmp_path: Path) -> None:
     script = (
         "import json, threading, time, psutil\n"
         "from ghostbench.worker import forkserver\n"
-        "pool = forkserver.Pool()\n"
+        "from ghostbench.worker.pool import Pool\npool = Pool()\n"
         f"payload = json.loads(open({str(request)!r}).read())\n"
         "threading.Thread(target=lambda: pool.spawn(payload, timeout_s=600), daemon=True).start()\n"
         "while not pool._servers or not psutil.Process(next(iter(pool._servers.values())).pid).children():\n"

@@ -113,13 +113,13 @@ def test_worker_answers_on_a_clean_stdout(
 ) -> None:
     import io
 
-    real_measure = worker._measure
+    real_measure = worker.measure_payload
 
     def chatty(payload: dict) -> dict:
         print("a library printing to stdout")
         return real_measure(payload)
 
-    monkeypatch.setattr(worker, "_measure", chatty)
+    monkeypatch.setattr(worker, "measure_payload", chatty)
     monkeypatch.setattr(sys, "stdout", sys.stdout)  # main() rebinds it; restore after the test
     payload = window.request(null_cell(), None, QUICK.to_dict(), seed=0, window=0)
     code = worker.main(io.StringIO(json.dumps(payload)))

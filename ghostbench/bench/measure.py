@@ -1,6 +1,8 @@
 """Measure a list of cells: ``rounds`` rounds, each round one window of every cell, each window in
-a fresh worker process (on CPU forked from a warm server, ``worker.forkserver``); then one results
-row per cell.
+a fresh worker process (on CPU forked from a warm server, ``worker.forkserver``; on CUDA in turn in
+a backend's session worker, ``worker.session``); then one results row per cell. With
+``interleave="group"`` the rounds run group by group (one backend and precision), so the groups
+finished before a run is cut short are all in its results.
 
 Interleaving the cells in every round spreads slow drift and noisy-neighbour bursts over all cells
 instead of letting them land on one unlucky cell, and the spread of a cell's window medians shows
@@ -31,13 +33,15 @@ from ghostbench.core.window import HarnessConfig, WindowOutcome, request
 from ghostbench.exporters.cache import default_cache_dir
 from ghostbench.models.info import ModelInfo, model_info
 from ghostbench.models.manifest import Zoo
-from ghostbench.worker import env, forkserver, process
+from ghostbench.worker import env, pool, process
 
 if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
 
 # Flags in the order the schema lists them.
 FLAG_ORDER: tuple[str, ...] = ("high_cv", "drift", "time_cap", "throttled", "window_outlier", "parity_failed")
+# How the windows of the cells are ordered (``measure``).
+INTERLEAVE: tuple[str, ...] = ("run", "group")
 # The null runner's window for the overhead floor: short, many samples.
 OVERHEAD_HARNESS = HarnessConfig(
     warmup_min_iters=1000,
@@ -54,17 +58,24 @@ OVERHEAD_HARNESS = HarnessConfig(
 class MeasureOptions:
     """``rounds`` windows per cell; ``timeout_s`` bounds one window's worker, load included;
     ``fork_server``: fork CPU windows from a warm server (``worker.forkserver``) instead of
-    starting a fresh interpreter for each."""
+    starting a fresh interpreter for each; ``cuda_session``: run the CUDA windows of a backend one
+    after another in one long-lived worker (``worker.session``), ended after any failed window."""
 
     rounds: int = 3
     harness: HarnessConfig = field(default_factory=HarnessConfig)
     timeout_s: float = 300.0
     seed: int = 0
     fork_server: bool = True
+    cuda_session: bool = True
+    interleave: str = "run"  # or "group": see ``measure``
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise GhostbenchError(f"rounds must be >= 1, got {self.rounds}")
+        if self.interleave not in INTERLEAVE:
+            raise GhostbenchError(
+                f"interleave must be one of {', '.join(INTERLEAVE)}, got {self.interleave!r}"
+            )
         if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
             raise GhostbenchError(f"timeout must be > 0 s, got {self.timeout_s}")
 
@@ -75,6 +86,8 @@ class MeasureOptions:
             "timeout_s": self.timeout_s,
             "seed": self.seed,
             "fork_server": self.fork_server,
+            "cuda_session": self.cuda_session,
+            "interleave": self.interleave,
             **self.harness.to_dict(),
         }
 
@@ -91,6 +104,8 @@ class MeasureOptions:
             seed=data.get("seed", 0),
             # a run recorded before fork servers existed resumes as it began: a fresh worker per window
             fork_server=data.get("fork_server") is True,
+            cuda_session=data.get("cuda_session") is True,
+            interleave=data.get("interleave", "run"),
         )
 
 
@@ -245,7 +260,8 @@ def measure(
     and cached); an exception there makes the cell an error row. Each finished row is appended
     to ``store`` (with its samples and per-window details) before ``on_cell_done`` sees it.
     ``spawn(payload, timeout_s=...)`` runs one window (default: a fork server per backend for CPU
-    cells when ``options.fork_server``, else ``process.spawn``; a board's spawn from
+    cells when ``options.fork_server``, a session worker per backend for CUDA cells when
+    ``options.cuda_session``, else ``process.spawn``; a board's spawn from
     ``worker.remote`` runs it over SSH or adb). ``cache_dir`` is the artifact cache whose zoo
     manifest gives the model columns (default: ``$GHOSTBENCH_CACHE_DIR`` or the user's cache).
     """
@@ -253,8 +269,8 @@ def measure(
 
     options = options or MeasureOptions()
     # A pool starts no server until a window needs one, so it costs nothing when ``spawn`` is given.
-    with forkserver.Pool(enabled=options.fork_server) as pool:
-        spawn = spawn or pool.spawn
+    with pool.Pool(enabled=options.fork_server, sessions=options.cuda_session) as warm:
+        spawn = spawn or warm.spawn
         keys = [c.key for c in cells]
         duplicates = sorted(k for k, count in Counter(keys).items() if count > 1)
         if duplicates:
@@ -277,41 +293,60 @@ def measure(
             state.error = error
             finish(state, error_row(state, run_id), [])
 
-        for round_index in range(options.rounds):
-            for state in states:
-                if state.done:
-                    continue
-                cell = state.cell
-                if round_index == 0:
-                    state.started_at = env.now_iso()
-                    try:
-                        why = unavailable(cell)  # cells not planned by make_plan (run, --resume, the API)
-                        if why:
-                            raise GhostbenchError(why)
-                        if cell.model not in infos:
-                            infos[cell.model] = model_info(cell.model, zoo())
-                        state.info = infos[cell.model]
-                        state.artifact = artifact_for(cell) if artifact_for is not None else None
-                    except Exception as exc:  # an export or model failure costs this cell only
-                        fail(state, _describe(exc))
-                        continue
-                if on_window_start is not None:
-                    on_window_start(cell, round_index)
-                payload = request(
-                    cell, state.artifact, options.harness.to_dict(), seed=options.seed, window=round_index
-                )
-                outcome = spawn(payload, timeout_s=options.timeout_s)
-                state.wall_s.append(outcome.wall_s)
-                if on_window_done is not None:
-                    on_window_done(cell, round_index, outcome)
-                if not outcome.ok:
-                    fail(state, outcome.error)
-                    continue
-                state.windows.append(outcome.result)
-                if round_index == options.rounds - 1:
-                    samples = [w["window"]["samples_ns"] for w in state.windows]
-                    finish(state, result_row(state, run_id, options.harness), samples)
+        def step(state: CellState, round_index: int) -> None:
+            """One window of one cell; its first also resolves the model facts and the artifact."""
+            cell = state.cell
+            if round_index == 0:
+                state.started_at = env.now_iso()
+                try:
+                    why = unavailable(cell)  # cells not planned by make_plan (run, --resume, the API)
+                    if why:
+                        raise GhostbenchError(why)
+                    if cell.model not in infos:
+                        infos[cell.model] = model_info(cell.model, zoo())
+                    state.info = infos[cell.model]
+                    state.artifact = artifact_for(cell) if artifact_for is not None else None
+                except Exception as exc:  # an export or model failure costs this cell only
+                    fail(state, _describe(exc))
+                    return
+            if on_window_start is not None:
+                on_window_start(cell, round_index)
+            payload = request(
+                cell, state.artifact, options.harness.to_dict(), seed=options.seed, window=round_index
+            )
+            outcome = spawn(payload, timeout_s=options.timeout_s)
+            state.wall_s.append(outcome.wall_s)
+            if on_window_done is not None:
+                on_window_done(cell, round_index, outcome)
+            if not outcome.ok:
+                fail(state, outcome.error)
+                return
+            state.windows.append(outcome.result)
+            if round_index == options.rounds - 1:
+                samples = [w["window"]["samples_ns"] for w in state.windows]
+                finish(state, result_row(state, run_id, options.harness), samples)
+
+        for group in _groups(states, options.interleave):
+            for round_index in range(options.rounds):
+                for state in group:
+                    if not state.done:
+                        step(state, round_index)
         return [rows[key] for key in keys]
+
+
+def group_key(cell: Cell) -> tuple[str, str]:
+    """The cells interleaved with each other when ``interleave`` is "group": one backend, one
+    precision (the cells a claim compares)."""
+    return cell.backend, cell.precision
+
+
+def _groups(states: list[CellState], interleave: str) -> list[list[CellState]]:
+    if interleave == "run":
+        return [states]
+    groups: dict[tuple[str, str], list[CellState]] = {}
+    for state in states:
+        groups.setdefault(group_key(state.cell), []).append(state)
+    return list(groups.values())
 
 
 def _describe(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ backend not installed, no GPU), so a skipped cell is recorded, never silently dr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ghostbench.core.cell import REMOTE_BACKENDS, REMOTE_DEVICES, Cell
 from ghostbench.core.errors import GhostbenchError
@@ -34,6 +34,22 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "ghost_resnet50",
 )
 QUICK_MODELS: tuple[str, ...] = ("ghostnet_050", "mobilenetv3_small_100", "shufflenetv2_100")
+# On a GPU the activations-vs-MACs test gains power with every model: the largest G-Ghost RegNetX
+# with a released checkpoint and its plain RegNetX join the default set (issue 19).
+GPU_MODELS: tuple[str, ...] = (*DEFAULT_MODELS, "g_ghost_regnetx_160", "regnetx_160")
+# torch.compile costs tens of seconds of compilation per model: the pair that decides the G-Ghost
+# claim at its smallest released size, and C-Ghost 1.0.
+COMPILE_MODELS: tuple[str, ...] = ("ghostnet_100", "g_ghost_regnetx_032", "regnetx_032")
+
+
+@dataclass(frozen=True)
+class Subset:
+    """What one backend of a profile measures when it is not everything the profile lists: only
+    these precisions, only these models (empty: the profile's). A user's --precisions or --models
+    replaces the matching part."""
+
+    precisions: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,14 @@ class Profile:
     threads: tuple[int, ...] = (1,)
     quick_backends: tuple[str, ...] = ()
     remote: str | None = None  # "ssh" or "adb": cells run on another machine
+    subsets: Mapping[str, Subset] = field(default_factory=dict)  # per backend
+    # Window settings (``HarnessConfig`` fields) that differ from the default for this device;
+    # bench's --time-cap and --min-time win over them.
+    harness: Mapping[str, float] = field(default_factory=dict)
+    # "run": every round measures one window of every cell; "group": the cells of one backend and
+    # precision run all their rounds before the next group starts, so a run cut short keeps
+    # every group it finished (``bench.measure``).
+    interleave: str = "run"
 
 
 PROFILES: dict[str, Profile] = {
@@ -55,12 +79,22 @@ PROFILES: dict[str, Profile] = {
         backends=("torch", "onnxruntime", "tflite"),
         quick_backends=("onnxruntime", "tflite"),
     ),
+    # Sized for a lent H100 (docs/methodology.md, "A GPU run in minutes"): CUDA graphs and
+    # torch.compile in fp16 only, torch.compile on three models, shorter windows than on a shared
+    # CPU (a dedicated GPU timed with CUDA events is far quieter), the slowest group last.
     "gpu": Profile(
         name="gpu",
         device="cuda",
-        backends=("torch", "torch_compile", "torch_cudagraph", "onnxruntime", "tensorrt"),
+        backends=("torch", "torch_cudagraph", "onnxruntime", "tensorrt", "torch_compile"),
+        models=GPU_MODELS,
         precisions=("fp32", "fp16"),
         quick_backends=("torch", "torch_cudagraph"),
+        subsets={
+            "torch_cudagraph": Subset(precisions=("fp16",)),
+            "torch_compile": Subset(precisions=("fp16",), models=COMPILE_MODELS),
+        },
+        harness={"warmup_min_s": 0.2, "min_time_s": 0.5, "time_cap_s": 2.0},
+        interleave="group",
     ),
     "pi": Profile(
         name="pi",
@@ -141,7 +175,8 @@ def make_plan(
     options: Mapping[str, dict] | None = None,
 ) -> Plan:
     """Cells for ``profile`` with the user's overrides (``options``: cell options per backend); cells
-    that cannot run here go to ``skipped``."""
+    that cannot run here go to ``skipped``. A backend's :class:`Subset` narrows what the user left
+    to the profile."""
     from ghostbench.models import registry
 
     if quick:
@@ -149,6 +184,7 @@ def make_plan(
         backends = backends or profile.quick_backends
         precisions = precisions or ("fp32",)
         threads = threads or profile.threads[:1]
+    models_given = bool(models)
     models = tuple(models or profile.models)
     try:
         names = registry.select(models)
@@ -159,11 +195,15 @@ def make_plan(
     cells: list[Cell] = []
     skipped: list[tuple[Cell, str]] = []
     for backend in backends or profile.backends:
-        for precision in precisions or profile.precisions:
+        subset = profile.subsets.get(backend, Subset())
+        backend_names = names
+        if subset.models and not models_given:
+            backend_names = [n for n in names if n in subset.models]
+        for precision in precisions or subset.precisions or profile.precisions:
             for n_threads in threads or profile.threads:
                 if n_threads < 1:
                     raise GhostbenchError(f"--threads must be >= 1, got {n_threads}")
-                for name in names:
+                for name in backend_names:
                     opts = dict((options or {}).get(backend, {}))
                     cell = Cell(name, backend, profile.device, precision, n_threads, opts)
                     why = unavailable(cell)

@@ -2,8 +2,9 @@
 threads), export what is missing (cached), measure every cell in interleaved rounds, each window in
 an isolated worker, and write results/<run_id>/ plus an HTML report in reports/.
 
-Profiles: cpu (torch eager, ONNX Runtime, LiteRT on this CPU), gpu (torch eager, torch.compile,
-CUDA graphs, ONNX Runtime CUDA EP and TensorRT where installed; fp32 and fp16), pi (LiteRT and ONNX
+Profiles: cpu (torch eager, ONNX Runtime, LiteRT on this CPU), gpu (torch eager fp32 and fp16,
+CUDA graphs fp16, torch.compile fp16 on three models, ONNX Runtime CUDA EP and TensorRT fp32 and
+fp16 where installed; each backend's CUDA windows in one warm worker, group by group), pi (LiteRT and ONNX
 Runtime on a board over SSH, --host), android (LiteRT benchmark_model over adb, --serial).
 Cells whose backend is not installed are skipped and listed with the reason. Ctrl-C keeps every
 finished cell; --resume RUN_ID measures only the missing ones.
@@ -16,8 +17,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ghostbench.core.window import HarnessConfig
+
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from ghostbench.bench.plan import Profile
 
 from ghostbench.commands.options import FRESH_WORKERS_HELP, OVERSUBSCRIBE_FLAG, OVERSUBSCRIBE_HELP
 
@@ -48,8 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="3 small models, 1 round of about 1 s per cell: a smoke test in under 2 minutes",
     )
     parser.add_argument("--rounds", type=int, help="windows per cell, interleaved (default 3, quick 1)")
-    parser.add_argument("--time-cap", type=float, metavar="S", help="most seconds per window (default 4)")
-    parser.add_argument("--min-time", type=float, metavar="S", help="least seconds per window (default 1)")
+    parser.add_argument(
+        "--time-cap", type=float, metavar="S", help="most seconds per window (default 4; gpu 2; quick 1)"
+    )
+    parser.add_argument(
+        "--min-time", type=float, metavar="S", help="least seconds per window (default 1; gpu 0.5; quick 0.3)"
+    )
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S", help="kill a window after S s")
     parser.add_argument("--fresh-workers", action="store_true", help=FRESH_WORKERS_HELP)
     parser.add_argument(
@@ -85,7 +94,6 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.commands.options import backend_options, optional_items, thread_counts
     from ghostbench.core.cell import Cell
     from ghostbench.core.errors import GhostbenchError
-    from ghostbench.core.window import HarnessConfig
     from ghostbench.runners.base import require_cuda
 
     profile = get_profile(args.device)
@@ -114,12 +122,15 @@ def run(args: argparse.Namespace) -> int:
     quick = args.quick
     # `is None`, not `or`: an explicit 0 must reach the validation below, not become the default.
     rounds = args.rounds if args.rounds is not None else (1 if quick else 3)
-    time_cap = args.time_cap if args.time_cap is not None else (1.0 if quick else 4.0)
-    min_time = min(args.min_time if args.min_time is not None else (0.3 if quick else 1.0), time_cap)
     try:
-        harness = HarnessConfig(time_cap_s=time_cap, min_time_s=min_time)
+        harness = window_settings(profile, quick=quick, time_cap=args.time_cap, min_time=args.min_time)
         options = MeasureOptions(
-            rounds=rounds, harness=harness, timeout_s=args.timeout, fork_server=not args.fresh_workers
+            rounds=rounds,
+            harness=harness,
+            timeout_s=args.timeout,
+            fork_server=not args.fresh_workers,
+            cuda_session=not args.fresh_workers,
+            interleave=profile.interleave,
         )
     except ValueError as exc:
         raise GhostbenchError(str(exc)) from None
@@ -170,6 +181,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report:
         write_report(run_dir, console)
     return code
+
+
+def window_settings(
+    profile: Profile, *, quick: bool, time_cap: float | None, min_time: float | None
+) -> HarnessConfig:
+    """One window's settings: bench's defaults (time cap 4 s, minimum 1 s), then the profile's
+    (``Profile.harness``), then quick's (1 s, 0.3 s), then the flags; the minimum never above the cap."""
+    settings = {"time_cap_s": 4.0, "min_time_s": 1.0, **profile.harness}
+    if quick:
+        settings.update(time_cap_s=1.0, min_time_s=0.3)
+    if time_cap is not None:
+        settings["time_cap_s"] = time_cap
+    if min_time is not None:
+        settings["min_time_s"] = min_time
+    settings["min_time_s"] = min(settings["min_time_s"], settings["time_cap_s"])
+    return HarnessConfig(**settings)
 
 
 def _recorded_path(value: object) -> Path | None:

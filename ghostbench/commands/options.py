@@ -77,5 +77,6 @@ def backend_options(pairs: list[str], backends: Sequence[str]) -> dict[str, dict
 
 FRESH_WORKERS_HELP = (
     "start every window in a fresh Python process instead of forking CPU windows from a warm "
-    "server that has the backend's library imported (slower; the isolation is the same)"
+    "server that has the backend's library imported, or running a backend's CUDA windows in turn in "
+    "one long-lived worker that is replaced after any failed window (slower)"
 )

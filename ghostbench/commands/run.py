@@ -235,7 +235,11 @@ def run(args: argparse.Namespace) -> int:
             target=args.target_pct / 100,
         )
         options = MeasureOptions(
-            rounds=args.rounds, harness=harness, timeout_s=args.timeout, fork_server=not args.fresh_workers
+            rounds=args.rounds,
+            harness=harness,
+            timeout_s=args.timeout,
+            fork_server=not args.fresh_workers,
+            cuda_session=not args.fresh_workers,
         )
     except ValueError as exc:
         raise GhostbenchError(str(exc)) from None

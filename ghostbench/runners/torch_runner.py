@@ -140,6 +140,16 @@ class TorchCompileRunner(TorchRunner):
 
         return torch.compile(model, backend="inductor", mode=self._mode)
 
+    def close(self) -> None:
+        """Also forget dynamo's compiled frames: a worker that runs many windows (``worker.session``)
+        would otherwise pile up guards on one ``forward`` per model class until dynamo's recompile
+        limit (8) silently sends later windows to eager. Inductor's kernel caches (in memory and on
+        disk) stay, so the next window's compile of the same graph is fast."""
+        import torch._dynamo
+
+        super().close()
+        torch._dynamo.reset()
+
 
 class TorchCudaGraphRunner(TorchRunner):
     """The eager model captured once into a CUDA graph; one inference is one ``replay()``.

@@ -22,10 +22,10 @@ One server per set of preloaded modules (one per backend library) and thread cou
 process holds the libraries a fresh worker of that backend would load, not every backend's, and an
 OpenMP runtime loaded by the server read the cell's ``OMP_NUM_THREADS`` as a fresh worker's does. A
 child sees the environment the server started with (plus the cell's settings), not later changes
-to the parent's. Only CPU cells are forked
-(CUDA must never be initialised before a fork, and the GPU path is measured on its own), and only on
-Linux. If a server dies or cannot start, the window runs in a fresh worker instead, and the next
-window starts a new server.
+to the parent's. Only CPU cells are forked (CUDA must never be initialised before a fork: CUDA
+cells go to ``worker.session``), and only on Linux. If a server dies or cannot start, the window
+runs in a fresh worker instead, and the next window starts a new server. ``worker.pool`` picks the
+way for each window.
 """
 
 from __future__ import annotations
@@ -225,48 +225,6 @@ def _read_all(out_r: int, err_r: int, pid: int, timeout_s: float) -> tuple[bytes
                 else:
                     selector.unregister(key.fd)
     return b"".join(chunks[out_r]), b"".join(chunks[err_r]), timed_out
-
-
-class Pool:
-    """The fork servers of one measurement, made on first use and ended by :meth:`close`.
-
-    ``spawn`` has the signature of ``process.spawn``, so ``bench.measure`` takes either.
-    """
-
-    def __init__(self, *, enabled: bool = True) -> None:
-        self.enabled = enabled and supported()
-        self._servers: dict[tuple[tuple[str, ...], int], ForkServer] = {}
-        self.fallbacks = 0  # windows that ran in a fresh worker because a server failed
-
-    def spawn(self, payload: dict, *, timeout_s: float) -> WindowOutcome:
-        cell = payload.get("cell", {})
-        preload = preload_for(cell) if self.enabled else None
-        if preload is None:
-            return process.spawn(payload, timeout_s=timeout_s)
-        key = (preload, int(cell.get("threads", 1)))
-        try:
-            server = self._servers.get(key)
-            if server is None:
-                server = self._servers[key] = ForkServer(preload, threads=key[1])
-            return server.run(payload, timeout_s=timeout_s)
-        except ServerLost as exc:
-            log.warning("%s; this window runs in a fresh worker", exc)
-            self.fallbacks += 1
-            lost = self._servers.pop(key, None)
-            if lost is not None:
-                lost.close()
-            return process.spawn(payload, timeout_s=timeout_s)
-
-    def close(self) -> None:
-        for server in self._servers.values():
-            server.close()
-        self._servers.clear()
-
-    def __enter__(self) -> Pool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # The server side: runs in ``python -m ghostbench.worker.forkserver FD MODULE...``.

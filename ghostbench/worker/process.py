@@ -171,7 +171,8 @@ def arm_deadline(seconds: float) -> None:
     signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
-def _measure(payload: dict) -> dict:
+def measure_payload(payload: dict) -> dict:
+    """One window of ``payload`` in this process: the answer a worker writes."""
     from ghostbench.core.window import HarnessConfig
     from ghostbench.runners import create, runner_class
     from ghostbench.worker import env
@@ -216,7 +217,7 @@ def main(stdin: IO[str] = sys.stdin) -> int:
     if DEADLINE_ENV in os.environ:
         arm_deadline(float(os.environ[DEADLINE_ENV]))
     try:
-        answer = _measure(json.load(stdin))
+        answer = measure_payload(json.load(stdin))
     except GhostbenchError as exc:
         answer = {"status": "error", "error": str(exc)}
     except Exception as exc:
