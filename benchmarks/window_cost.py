@@ -1,5 +1,7 @@
 """Where a window's wall time goes: a fresh worker per window against windows forked from a warm
-server (``ghostbench.worker.forkserver``), interleaved, on the same cells and artifacts.
+server (``ghostbench.worker.forkserver``) and, with ``--session``, windows run in turn in one
+long-lived session worker per backend (``ghostbench.worker.session``, what CUDA cells get; here on
+CPU cells), interleaved, on the same cells and artifacts.
 
 Per window, from the worker's own answer and the parent's clock: start (process start, imports,
 machine probes, the answer: wall minus everything below), load (session, interpreter or model
@@ -7,6 +9,7 @@ build), first inference, warm-up, timed. Then the cost of the imports alone, eac
 interpreter. Prints Markdown tables (medians over the rounds) and the machine's load average.
 
     python benchmarks/window_cost.py --rounds 5
+    python benchmarks/window_cost.py --backends torch --session --min-time 0.5 --time-cap 2 --warmup-min 0.2
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from ghostbench.core.cell import ARTIFACT_FORMATS, Cell
 from ghostbench.core.window import HarnessConfig, request
 from ghostbench.exporters import export
-from ghostbench.worker import forkserver, process
+from ghostbench.worker import pool, process
 
 PHASES = ("wall", "start", "load", "first", "warmup", "timed")
 IMPORTS = {
@@ -67,8 +70,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--time-cap", type=float, default=4.0, help="bench's default: 4 s")
     parser.add_argument("--min-time", type=float, default=1.0, help="bench's default: 1 s")
+    parser.add_argument("--warmup-min", type=float, default=0.5, help="least warm-up seconds (default 0.5)")
+    parser.add_argument("--session", action="store_true", help="also time windows in a session worker")
     args = parser.parse_args()
-    harness = HarnessConfig(time_cap_s=args.time_cap, min_time_s=args.min_time).to_dict()
+    harness = HarnessConfig(
+        time_cap_s=args.time_cap, min_time_s=args.min_time, warmup_min_s=args.warmup_min
+    ).to_dict()
     cells = [Cell(m, b) for m in args.models.split(",") for b in args.backends.split(",")]
     artifacts = {
         c.key: export(c.model, ARTIFACT_FORMATS[c.backend]) if c.backend in ARTIFACT_FORMATS else None
@@ -76,10 +83,16 @@ def main() -> int:
     }
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     seen: dict[tuple[str, str], list[dict[str, float]]] = {}
-    with forkserver.Pool() as pool:
-        spawners = {"fresh": process.spawn, "forked": pool.spawn}
+    with (
+        pool.Pool() as forking,
+        pool.Pool(enabled=False, sessions=True, session_devices=("cpu",)) as sessions,
+    ):
+        spawners = {"fresh": process.spawn, "forked": forking.spawn}
+        if args.session:
+            spawners["session"] = sessions.spawn
+        modes = list(spawners)
         for r in range(args.rounds):
-            order = ["fresh", "forked"] if r % 2 == 0 else ["forked", "fresh"]
+            order = modes[r % len(modes) :] + modes[: r % len(modes)]
             for cell in cells:
                 payload = request(cell, artifacts[cell.key], harness, seed=0, window=r)
                 for mode in order:
