@@ -39,7 +39,7 @@ CPU_BASELINE = REPO / "results" / "baselines" / "cpu"
 GPU_TEST_FILES = ("tests/test_runners.py", "tests/test_exporters_tensorrt.py", "tests/test_session.py")
 # Seconds per step; the budget's remainder caps each too.
 LIMITS = {"install": 120, "bench": 390, "report": 60, "cross_report": 60, "references": 120, "pytest": 150}
-WHEELS = ".whl"  # carried to the GPU machine: pure-Python wheels its image lacks
+WHEELS = ".whl"  # carried to the GPU machine: pure-Python wheels its image lacks (optional)
 INTERRUPT_GRACE_S = 30  # after Ctrl-C, for the bench to write what it finished
 
 
@@ -211,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
     check = Check(args.out, args.work, args.budget)
+    # The artifact cache and zoo manifest in the scratch folder: nothing left behind, and no
+    # platform cache lookup (platformdirs is the one dependency the GPU image lacks).
+    os.environ.setdefault("GHOSTBENCH_CACHE_DIR", str(args.work / "cache"))
     python = sys.executable
     device = "cpu" if args.dry_run else "cuda"
     started = time.monotonic()
