@@ -17,6 +17,12 @@ ARGS ?=
 RUN ?=
 BASELINE ?= results/baselines/$(DEVICE)
 NIGHTLY_OUT ?= results/nightly-$(DEVICE)
+# Every nightly run's cell summaries, per device (ghostbench history); the nightly workflow keeps it
+# outside the checkout so it outlives the job.
+HISTORY ?= results/history
+# make fleet-report: one report over the results folders of several devices.
+RESULTS ?=
+FLEET_REPORT ?= reports/fleet.html
 STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
 
 # Extras per device profile: what `make bench DEVICE=...` needs on top of the base package.
@@ -26,7 +32,7 @@ EXTRAS_pi := onnx,tflite,remote
 EXTRAS_android := tflite,remote
 EXTRAS_test := $(if $(filter gpu,$(DEVICE)),gpu,onnx),tflite,dev
 
-.PHONY: help setup bench test lint report compare baseline calibrate nightly clean-venv
+.PHONY: help setup bench test lint report compare baseline calibrate nightly fleet-report clean-venv
 
 help:
 	@echo "make bench [DEVICE=cpu|gpu|pi|android] [HOST=user@board] [SERIAL=adb-serial] [ARGS='--quick ...']"
@@ -36,7 +42,8 @@ help:
 	@echo "make compare RUN=results/<run>  regression check against $(BASELINE)"
 	@echo "make baseline DEVICE=...        refresh results/baselines/<device>"
 	@echo "make calibrate DEVICE=...       measure this machine's run noise into results/baselines/<device>/noise.json"
-	@echo "make nightly DEVICE=gpu         bench + compare, as the nightly CI does"
+	@echo "make nightly DEVICE=gpu         bench + compare + history dashboard, as the nightly CI does"
+	@echo "make fleet-report RESULTS='dir1 dir2 ...'   one report over several devices' results"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,13 +94,21 @@ calibrate: $(VENV)/.stamp-$(DEVICE)
 	$(PY) benchmarks/aa_specificity.py --device $(DEVICE) --out results/calibrate-$(DEVICE)-$(STAMP) \
 		--write-noise $(BASELINE)/noise.json --bench-args "$(ARGS)"
 
-# What the nightly workflow runs: bench, report (HTML + Markdown), compare against the baseline.
-# bench and report may fail (a failed cell); compare decides the exit code.
+# What the nightly workflow runs: bench, report (HTML + Markdown), the run into $(HISTORY) and its
+# dashboard, compare against the baseline. bench, report and the history may fail (a failed cell,
+# an interrupted run); compare decides the exit code.
 nightly: $(VENV)/.stamp-$(DEVICE)
 	rm -rf $(NIGHTLY_OUT)
 	-$(VENV)/bin/ghostbench bench --device $(DEVICE) --out-dir $(NIGHTLY_OUT) --no-report $(ARGS)
 	-$(VENV)/bin/ghostbench report $(NIGHTLY_OUT)/*/ -o $(NIGHTLY_OUT)/report.html --markdown $(NIGHTLY_OUT)/report.md
+	-$(VENV)/bin/ghostbench history add $(NIGHTLY_OUT)/*/ --root $(HISTORY)
+	-$(VENV)/bin/ghostbench history show --device $(DEVICE) --root $(HISTORY) -o $(NIGHTLY_OUT)/dashboard.html --json $(NIGHTLY_OUT)/history.json
 	$(VENV)/bin/ghostbench compare $(BASELINE) $(NIGHTLY_OUT)/*/ --json $(NIGHTLY_OUT)/compare.json --markdown $(NIGHTLY_OUT)/compare.md
+
+# One report over the results folders of several devices (what the fleet workflow's last job runs).
+fleet-report: $(VENV)/.stamp-cpu
+	@test -n "$(RESULTS)" || { echo "usage: make fleet-report RESULTS='results/<run> results/<other run> ...'"; exit 2; }
+	$(VENV)/bin/ghostbench report $(RESULTS) -o $(FLEET_REPORT) --markdown $(basename $(FLEET_REPORT)).md
 
 clean-venv:
 	rm -rf $(VENV)

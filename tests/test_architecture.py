@@ -34,7 +34,7 @@ ONLY_IN_FUNCTIONS: dict[str, frozenset[str]] = {"runners": frozenset({"models"})
 # Where a layer may import another only through some of its modules: reports read results through
 # the store and render comparisons from their result types, and never drive a measurement.
 ONLY_THROUGH: dict[tuple[str, str], tuple[str, ...]] = {
-    ("reports", "bench"): ("ghostbench.bench.store", "ghostbench.bench.compare"),
+    ("reports", "bench"): ("ghostbench.bench.store", "ghostbench.bench.compare", "ghostbench.bench.history"),
 }
 # Third-party libraries the ground layer may load: it ships to boards that have only these.
 CORE_LIBRARIES = frozenset({"numpy", "scipy"})

@@ -427,19 +427,29 @@ ODD_ARGS = st.sampled_from(
 
 
 def _flags() -> dict[str, list[tuple[str, bool]]]:
-    """command -> its options (name, takes a value), read from the real parser."""
+    """command -> its options (name, takes a value), read from the real parser; a command with
+    actions of its own (``history add``, ``history show``) is one entry per action."""
     import argparse
 
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return {
-        name: [
+    def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(found[0].choices) if found else {}
+
+    def options(parser: argparse.ArgumentParser) -> list[tuple[str, bool]]:
+        return [
             (action.option_strings[-1], action.nargs != 0)
-            for action in command._actions
+            for action in parser._actions
             if action.option_strings and action.dest != "help"
         ]
-        for name, command in sub.choices.items()
-    }
+
+    flags = {}
+    for name, command in subcommands(cli.build_parser()).items():
+        actions = subcommands(command)
+        for key, parser in (
+            {f"{name} {a}": p for a, p in actions.items()}.items() if actions else [(name, command)]
+        ):
+            flags[key] = options(parser)
+    return flags
 
 
 FLAGS = _flags()
@@ -465,8 +475,8 @@ def test_fuzz_command_lines(
     monkeypatch.chdir(work)  # default results/ and reports/ land here
     command = data.draw(st.sampled_from(sorted(FLAGS)), label="command")
     runs = [str(pristine["base"]), str(pristine["new"])]
-    argv = [command]
-    positionals = {"report": 1, "compare": 2, "export": 1}.get(command, 0)
+    argv = command.split()
+    positionals = {"report": 1, "compare": 2, "export": 1, "history add": 1}.get(command, 0)
     argv += data.draw(
         st.lists(
             st.sampled_from([*runs, "ghostnet_050", "nope", ""]), min_size=positionals, max_size=positionals
@@ -487,3 +497,53 @@ def test_fuzz_command_lines(
     assert fingerprint(pristine["base"], pristine["new"]) == before
     monkeypatch.chdir(work.parent)
     shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pristine_history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A history root of six runs and a seventh run not yet in it, written by the real code."""
+    from ghostbench.bench import history
+
+    root = tmp_path_factory.mktemp("history")
+    runs = [write_run(root / f"night{i}", CELLS, seed=10 + i) for i in range(7)]
+    history.add(root / "h", runs[:6])
+    code, _, err = run_cli(["history", "show", "--root", str(root / "h"), "-o", str(root / "d.html")])
+    assert code == 0, err
+    return {"h": root / "h", "new": runs[6]}
+
+
+@fuzz(40)
+@given(data=st.data())
+def test_fuzz_history(
+    pristine_history: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    """A damaged history or run: ``history add`` and ``history show`` refuse in one line or work,
+    and a history that cannot be read is never written over."""
+    from ghostbench.bench.history import HISTORY_FILE
+
+    with copies(pristine_history, tmp_path_factory) as work:
+        stored = work["h"] / "cpu" / HISTORY_FILE
+        names = [f for f in RUN_FILES if f != ACCURACY_CSV]  # a history reads no accuracy
+        target = data.draw(st.sampled_from(["history", *names]), label="file")
+        damage_file(data, stored if target == "history" else work["new"] / target)
+        before = fingerprint(work["new"])
+        history_before = stored.read_bytes() if stored.exists() else None
+        code, _ = check(["history", "add", str(work["new"]), "--root", str(work["h"])])
+        assert fingerprint(work["new"]) == before
+        if code == 2 and history_before is not None:
+            assert stored.read_bytes() == history_before  # refused: nothing stored was touched
+        out = work["h"].parent / "d.html"
+        check(
+            [
+                "history",
+                "show",
+                "--root",
+                str(work["h"]),
+                "--device",
+                "cpu",
+                "-o",
+                str(out),
+                "--run-noise",
+                "0.05",
+            ]
+        )

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
-CI, NIGHTLY = WORKFLOWS / "ci.yml", WORKFLOWS / "nightly.yml"
+CI, NIGHTLY, FLEET = WORKFLOWS / "ci.yml", WORKFLOWS / "nightly.yml", WORKFLOWS / "fleet.yml"
 GPU_LABELS = ["self-hosted", "linux", "x64", "gpu"]
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*\s*$")
 
@@ -41,7 +41,7 @@ def _steps(workflow: dict) -> list[dict]:
 def test_workflows_follow_the_github_schema() -> None:
     tool = _tool("check-jsonschema")
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
-    assert files == [str(CI), str(NIGHTLY)]
+    assert files == [str(CI), str(FLEET), str(NIGHTLY)]
     result = subprocess.run(
         [tool, "--builtin-schema", "vendor.github-workflows", *files],
         capture_output=True,
@@ -70,21 +70,21 @@ def test_zizmor_finds_nothing_at_the_default_persona() -> None:
 
 
 def test_zizmor_auditor_persona_finds_no_high_severity_issue() -> None:
-    """The auditor persona also reports the self-hosted GPU runner (medium): accepted, because
-    only the schedule and manual dispatch reach it, never a pull request (docs/regression.md)."""
+    """The auditor persona also reports the self-hosted runners (medium): accepted, because only
+    the schedule and manual dispatch reach them, never a pull request (docs/regression.md)."""
     findings = _zizmor("--persona", "auditor")
     assert [f["ident"] for f in findings if f["determinations"]["severity"] == "High"] == []
     assert {f["ident"] for f in findings} <= {"self-hosted-runner"}
 
 
-@pytest.mark.parametrize("path", [CI, NIGHTLY], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [CI, NIGHTLY, FLEET], ids=lambda p: p.name)
 def test_actions_are_pinned_to_a_commit_with_its_version(path: Path) -> None:
     uses = [line for line in path.read_text().splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
     assert uses
     assert [u for u in uses if not PINNED.match(u)] == []
 
 
-@pytest.mark.parametrize("path", [CI, NIGHTLY], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [CI, NIGHTLY, FLEET], ids=lambda p: p.name)
 def test_least_privilege_and_no_expressions_in_scripts(path: Path) -> None:
     workflow = _load(path)
     assert workflow["permissions"] == {}
@@ -150,3 +150,54 @@ def test_make_nightly_writes_what_the_workflow_reads(tmp_path: Path) -> None:
     assert f"ghostbench report {out}/*/ -o {out}/report.html --markdown {out}/report.md" in commands
     compare = f"ghostbench compare results/baselines/gpu {out}/*/ --json {out}/compare.json"
     assert f"{compare} --markdown {out}/compare.md" in commands
+
+
+def test_fleet_benches_each_device_kind_on_its_runner_then_merges_one_report() -> None:
+    workflow = _load(FLEET)
+    assert set(workflow["on"]) == {"workflow_dispatch"}  # never untrusted code on the devices
+    bench, report = workflow["jobs"]["bench"], workflow["jobs"]["report"]
+    kinds = {m["device"]: m["labels"] for m in bench["strategy"]["matrix"]["include"]}
+    assert kinds == {d: ["self-hosted", f"ghostbench-{d}"] for d in ("cpu", "gpu", "pi", "android")}
+    assert bench["runs-on"] == "${{ matrix.labels }}" and bench["strategy"]["fail-fast"] is False
+    runs = [s["run"] for s in bench["steps"] if "run" in s]
+    assert len(runs) == 1 and 'make bench DEVICE="$DEVICE"' in runs[0]
+    assert "--out-dir results/fleet-$DEVICE" in runs[0]
+    assert report["needs"] == "bench" and report["if"] == "${{ !cancelled() }}"
+    download = next(s for s in report["steps"] if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert download["with"] == {"pattern": "fleet-*", "path": "results/fleet"}
+    assert any("make fleet-report" in s.get("run", "") for s in report["steps"])
+    doc = (ROOT / "docs" / "devices.md").read_text()
+    for labels in kinds.values():
+        assert f"[{', '.join(labels)}]" in doc
+
+
+def _make_n(*args: str) -> str:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_make_nightly_adds_the_run_to_the_history_and_draws_it(tmp_path: Path) -> None:
+    out, history = tmp_path / "nightly", tmp_path / "history"
+    commands = _make_n(
+        "nightly", "DEVICE=gpu", f"VENV={tmp_path / 'venv'}", f"NIGHTLY_OUT={out}", f"HISTORY={history}"
+    )
+    assert f"ghostbench history add {out}/*/ --root {history}" in commands
+    assert (
+        f"ghostbench history show --device gpu --root {history} -o {out}/dashboard.html "
+        f"--json {out}/history.json"
+    ) in commands
+    nightly = _load(NIGHTLY)
+    (job,) = nightly["jobs"].values()
+    assert 'HISTORY="$HOME/.ghostbench/history"' in next(
+        s["run"] for s in job["steps"] if s.get("id") == "nightly"
+    )
+
+
+def test_make_fleet_report_reports_every_folder_given(tmp_path: Path) -> None:
+    commands = _make_n(
+        "fleet-report", f"VENV={tmp_path / 'venv'}", "RESULTS=a/r1 b/r2", "FLEET_REPORT=x/f.html"
+    )
+    assert "ghostbench report a/r1 b/r2 -o x/f.html --markdown x/f.md" in commands

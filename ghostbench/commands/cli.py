@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "report": "ghostbench.commands.report",
     "compare": "ghostbench.commands.compare",
     "evaluate": "ghostbench.commands.evaluate",
+    "history": "ghostbench.commands.history",
 }
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2

@@ -29,11 +29,11 @@ from ghostbench.reports.load import ReportData, ordered
 ENV_MAX_DEPTH = 8
 
 
-def _asset(name: str) -> str:
+def asset(name: str) -> str:
     return resources.files("ghostbench.reports").joinpath(f"templates/{name}").read_text(encoding="utf-8")
 
 
-def _csp_hash(text: str) -> str:
+def csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
@@ -423,19 +423,25 @@ def build_context(data: ReportData, models: Sequence[str] = ()) -> dict:
     }
 
 
-def render_html(context: dict) -> str:
-    """Fill the template; autoescape makes every value text. The style and script are the report's
-    own files, inserted as markup and allowed by hash in the Content-Security-Policy."""
-    env = Environment(
+def templates() -> Environment:
+    """The package's templates, autoescaped (every value is text) and strict (a missing value fails)."""
+    return Environment(
         loader=PackageLoader("ghostbench.reports", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    css, js = _asset("report.css"), _asset("sort.js")
+
+
+def render_html(context: dict) -> str:
+    """Fill the template; autoescape makes every value text. The style and script are the report's
+    own files, inserted as markup and allowed by hash in the Content-Security-Policy."""
+    css, js = asset("report.css"), asset("sort.js")
     csp = (
         "default-src 'none'; img-src data:; "
-        f"style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; base-uri 'none'; form-action 'none'"
+        f"style-src {csp_hash(css)}; script-src {csp_hash(js)}; base-uri 'none'; form-action 'none'"
     )
-    return env.get_template("report.html.j2").render(**context, css=Markup(css), js=Markup(js), csp=csp)
+    return (
+        templates().get_template("report.html.j2").render(**context, css=Markup(css), js=Markup(js), csp=csp)
+    )
