@@ -173,10 +173,11 @@ def test_without_calibration_the_noise_is_estimated_from_the_history(tmp_path: P
 def test_the_dashboard_renders_cleanly_with_hostile_strings_as_text(tmp_path: Path) -> None:
     evil = SynthCell(XSS, runtime_version=XSS)
     runs = _nights(tmp_path, 8, slow_from=4, extra=evil)
-    store = RunStore(runs[0])
-    run = store.read_run_json()
-    run["env"]["cpu"]["model"] = XSS  # an environment field that changes after the first night
-    store.write_run_json(run)
+    for path in runs[4:]:  # an environment field that changes at the change point
+        store = RunStore(path)
+        run = store.read_run_json()
+        run["env"]["cpu"]["model"] = XSS
+        store.write_run_json(run)
     history.add(tmp_path / "h", runs)
     out = tmp_path / "dash.html"
     build_dashboard(
@@ -196,6 +197,7 @@ def test_the_dashboard_renders_cleanly_with_hostile_strings_as_text(tmp_path: Pa
     assert scripts == 0  # the dashboard has no script, and no injected one became one
     assert len(images) == 3 and all(i["complete"] and i["w"] > 0 for i in images)
     assert XSS in text  # the model name, shown as text
+    assert f"cpu.model: Test CPU 9000 @ 3.00GHz → {XSS}" in text  # the environment change, too
 
 
 @pytest.mark.slow
