@@ -38,7 +38,7 @@ from ghostbench.core.artifact import Artifact
 from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.stats import finite
-from ghostbench.worker import env
+from ghostbench.worker import env, speed
 
 LOG_NAME = "bench.log"
 MAX_EXPORT_JOBS = 4
@@ -307,8 +307,9 @@ def _run(
     export_skips: list[tuple[Cell, str]] = []
     with _progress(console) as progress:
         try:
-            if not resume and plan.profile.remote is None:  # after begin: Ctrl-C here is a resumable run
-                store.update_run(overhead_ns=overhead_ns())
+            local = plan.profile.remote is None  # a board's or phone's speed is not this machine's
+            if not resume and local:  # after begin: Ctrl-C here is a resumable run
+                store.update_run(overhead_ns=overhead_ns(), speed_probe={"start": speed.measure()})
             artifacts, export_skips = export_all(todo, settings, progress)
             if export_skips:
                 run = store.read_run_json()
@@ -373,6 +374,9 @@ def _run(
             log.exception("run failed")
             raise
     latency = store.latency()
+    if plan.profile.remote is None:
+        probe = store.read_run_json().get("speed_probe") or {}
+        store.update_run(speed_probe={**probe, "end": speed.measure()})
     store.update_run(status="complete", finished=env.now_iso())
     _summary(latency.to_dict("records"), console)
     failed = latency[latency["status"] != "ok"]

@@ -5,8 +5,11 @@ standard deviations of how far two run medians drift apart, estimated from the s
 medians plus the machine's run noise (the baseline's noise.json, from make calibrate); faster
 symmetrically. Cells only in one run, cells
 that failed, and cells measured on other hardware or runtime versions, throttled or on a busy
-machine are listed as such, not judged. Exit 0: no regression; 1: a cell is significantly slower or
-fails now; 2: bad input, runs of different devices or machines, or nothing comparable. The rule and
+machine are listed as such, not judged. Each run times a fixed reference workload at its start and
+end (the machine-speed probe): when the new run's machine ran it faster or slower than the
+baseline's beyond the noise, the runs are not comparable (exit 2) unless --judge-anyway. Exit 0:
+no regression; 1: a cell is significantly slower or fails now; 2: bad input, runs of different
+devices or machines, or nothing comparable. The rule and
 its reasons: docs/regression.md."""
 
 from __future__ import annotations
@@ -46,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(standard deviation as a fraction, e.g. 0.03); default: BASELINE_RUN/noise.json written by "
         "make calibrate, else 0",
     )
+    parser.add_argument(
+        "--judge-anyway",
+        action="store_true",
+        help="judge the cells even when the two machines ran the speed probe differently (exit 2 "
+        "otherwise): every cell then carries the machine's difference",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
     parser.add_argument(
         "--markdown",
@@ -65,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.reports import fmt
     from ghostbench.reports.fmt import ms
 
-    result = cmp.compare_runs(args.baseline, args.new, args.threshold, run_noise=args.run_noise)
+    result = cmp.compare_runs(
+        args.baseline, args.new, args.threshold, run_noise=args.run_noise, judge_anyway=args.judge_anyway
+    )
     console = Console(highlight=False)
     if not console.is_terminal:  # CI logs: wide enough that a cell key fits on one line
         console = Console(highlight=False, width=max(console.width, 160))

@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.core.errors import GhostbenchError
     from ghostbench.core.window import HarnessConfig
     from ghostbench.exporters import export
-    from ghostbench.worker import env
+    from ghostbench.worker import env, speed
 
     cells = plan(args)
     artifact = user_artifact(args.artifact, cells) if args.artifact is not None else None
@@ -271,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
             store.resume(command=command, options=recorded, plan=list(planned.values()))
         else:
             store.begin(command=command, options=recorded, plan=cells, overhead_ns=overhead_ns())
+            store.update_run(speed_probe={"start": speed.measure()})
         total = len(todo) * options.rounds
         progress = {"window": 0}
 
@@ -298,7 +299,10 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             store.update_run(status="failed", finished=env.now_iso())
             raise
-        store.update_run(status="complete", finished=env.now_iso())
+        probe = store.read_run_json().get("speed_probe") or {}
+        store.update_run(
+            speed_probe={**probe, "end": speed.measure()}, status="complete", finished=env.now_iso()
+        )
         print(f"results: {out}")
         failed = [r for r in rows if r["status"] != "ok"]
         if failed:

@@ -142,7 +142,5 @@ def build_context(frame: pd.DataFrame, device: str, run_noise: float, noise_sour
 
 def render(context: dict) -> str:
     css = asset("report.css")
-    csp = (
-        f"default-src 'none'; img-src data:; style-src {csp_hash(css)}; base-uri 'none'; form-action 'none'"
-    )
+    csp = f"default-src 'none'; img-src data:; style-src {csp_hash(css)}; base-uri 'none'; form-action 'none'"
     return templates().get_template("dashboard.html.j2").render(**context, css=Markup(css), csp=csp)

@@ -385,6 +385,7 @@ def build_context(data: ReportData, models: Sequence[str] = ()) -> dict:
                 "overhead": _scalar(info.get("overhead_ns")) + " ns"
                 if info.get("overhead_ns") is not None
                 else "–",
+                "speed_probe": _speed_probe(info.get("speed_probe")),
                 "accuracy_csv": run.accuracy is not None,
                 "options": env_tree(info.get("options", {})),
                 "env": env_tree(info.get("env", {})),
@@ -421,6 +422,21 @@ def build_context(data: ReportData, models: Sequence[str] = ()) -> dict:
         "parity_failed": sum(p["verdict"] == "failed" for p in parity),
         "parity_unmeasured": sum(p["verdict"] == "not measured" for p in parity),
     }
+
+
+def _speed_probe(probe: object) -> str:
+    """``run.json`` ``speed_probe`` as one line: seconds per repetition at the run's start and end."""
+    if not isinstance(probe, dict):
+        return "–"
+    parts = []
+    for when in ("start", "end"):
+        value = probe.get(when)
+        if isinstance(value, dict) and "unavailable" in value:
+            parts.append(f"{when}: unavailable ({_scalar(value['unavailable'])})")
+        elif isinstance(value, dict):
+            found = [f"{c} {_scalar(value.get(f'{c}_s'))} s" for c in ("compute", "memory")]
+            parts.append(f"{when}: {', '.join(found)}")
+    return "; ".join(parts) or "–"
 
 
 def templates() -> Environment:

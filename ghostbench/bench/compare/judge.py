@@ -15,6 +15,7 @@ import pandas as pd
 
 from ghostbench.bench import run_noise as run_noise_file
 from ghostbench.bench.compare.environment import environment_differences
+from ghostbench.bench.compare.machine import machine_speed
 from ghostbench.bench.compare.result import (
     BASELINE_FAILED,
     DEFAULT_THRESHOLD,
@@ -296,12 +297,14 @@ def compare_runs(
     *,
     run_noise: float | None = None,
     seed: int = SEED,
+    judge_anyway: bool = False,
 ) -> Comparison:
     """Compare every cell of ``new_dir`` with ``baseline_dir``. ``run_noise`` (a fraction) overrides
     the baseline's ``noise.json``; without either the runs are judged on their windows alone.
 
     Raises :class:`GhostbenchError` (exit 2) for unreadable runs, runs of different devices or
-    hardware, runs with no cell in common, and when no cell could be compared fairly.
+    hardware, machines whose speed probes differ (unless ``judge_anyway``), runs with no cell in
+    common, and when no cell could be compared fairly.
     """
     if not 0 <= threshold < 1:
         raise GhostbenchError(f"--threshold is a fraction in [0, 1), e.g. 0.05 for 5 %; got {threshold}")
@@ -313,6 +316,14 @@ def compare_runs(
     new_rows = {str(k): r for k, r in new_lat.set_index("cell").iterrows()}
     common = [k for k in base_rows if k in new_rows]
     _check_same_machine(base_info, new_info, base_lat, new_lat, common)
+    run_sigma, run_noise_source, noise_notes = _run_noise(base_path, base_info, run_noise)
+    speed = machine_speed(base_run, new_run, threshold=threshold, run_sigma=run_sigma)
+    if speed.differ and not judge_anyway:
+        raise GhostbenchError(
+            f"not comparable: {speed.describe()}; on another machine speed every cell would read as "
+            "slower or faster: compare runs of machines that run the probe alike, or pass --judge-anyway"
+        )
+    noise_notes = [*noise_notes, speed.describe() + (" (judged anyway)" if speed.differ else "")]
 
     base_w, new_w = windows_by_cell(base_samples), windows_by_cell(new_samples)
     rng = np.random.default_rng(seed)
@@ -324,7 +335,6 @@ def compare_runs(
     pending = [m for m in measured if isinstance(m, _Pending)]
     fair = [sigma for p in pending if not p.unfair for sigma in p.sigmas()]
     pooled = float(np.median(fair)) if fair else float("nan")
-    run_sigma, run_noise_source, noise_notes = _run_noise(base_path, base_info, run_noise)
     cells = [_judge(m, pooled, threshold, run_sigma) if isinstance(m, _Pending) else m for m in measured]
     new_skips, base_skips = _skip_reasons(new_run), _skip_reasons(base_run)
     for key in sorted(set(base_rows) - set(new_rows)):
