@@ -63,6 +63,8 @@ def test_adding_a_run_twice_keeps_it_once(tmp_path: Path) -> None:
     frame = history.read(tmp_path / "h", "cpu")
     assert len(frame) == 8 and list(frame["run_id"].unique()) == [f"night{i:02d}" for i in range(4)]
     assert frame["history_version"].eq(history.HISTORY_VERSION).all()
+    once = history.add(tmp_path / "h2", [runs[0], runs[0]])  # one run named twice in one call
+    assert once.added == {"cpu": ["night00"]} and len(history.read(tmp_path / "h2", "cpu")) == 2
     facts = json.loads(frame["env"].iloc[0])
     assert facts["version.onnxruntime"] == "1.20.0" and facts["cpu.model"].startswith("Test CPU")
 

@@ -163,7 +163,7 @@ def _append(path: Path, rows: pd.DataFrame) -> tuple[list[str], list[str]]:
         added = [r for r in runs if r not in stored]
         present = [r for r in runs if r in stored]
         if added:
-            fresh = rows[rows["run_id"].isin(added)]
+            fresh = rows[rows["run_id"].isin(added)].drop_duplicates(["run_id", "cell"])  # a run given twice
             merged = fresh if old is None else pd.concat([old, fresh], ignore_index=True)
             merged = merged.sort_values(["created", "run_id", "cell"], kind="stable")
             atomic.write(path, lambda tmp: merged.to_parquet(tmp, index=False))

@@ -7,6 +7,7 @@ Content-Security-Policy that allows no script and no request.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,11 @@ class ChangePoint:
         }
 
 
+def _text(value: object) -> str:
+    """A table value as text; a missing one (None, NaN) as ''."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def series(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """cell -> its measured runs, oldest first (failed cells are gaps, not points)."""
     ok = frame[(frame["status"] == "ok") & frame["median_ms"].notna()]
@@ -58,8 +64,9 @@ def find_change_points(frame: pd.DataFrame, run_noise: float) -> list[ChangePoin
         for step in changepoints.steps(runs["median_ms"], runs["ci_low_ms"], runs["ci_high_ms"], run_noise):
             before, after = runs.iloc[step.index - 1], runs.iloc[step.index]
             changes = history.env_changes(envs[str(before["run_id"])], envs[str(after["run_id"])])
-            if (before["flags"] or "") != (after["flags"] or ""):
-                changes["cell.flags"] = [before["flags"] or "", after["flags"] or ""]
+            flags = [_text(before["flags"]), _text(after["flags"])]
+            if flags[0] != flags[1]:
+                changes["cell.flags"] = flags
             found.append(ChangePoint(cell, str(after["run_id"]), str(after["created"]), step, changes))
     return sorted(found, key=lambda c: (c.date, c.cell))
 
@@ -94,7 +101,7 @@ def build_context(frame: pd.DataFrame, device: str, run_noise: float, noise_sour
     meta = frame.drop_duplicates("cell").set_index("cell")
     groups: dict[tuple[str, str], list[dict]] = {}
     for cell, runs in cells.items():
-        family, backend = str(meta.loc[cell, "family"] or "other"), str(meta.loc[cell, "backend"])
+        family, backend = _text(meta.loc[cell, "family"]) or "other", _text(meta.loc[cell, "backend"])
         last = runs.iloc[-1]
         groups.setdefault((family, backend), []).append(
             {
