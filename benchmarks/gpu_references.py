@@ -36,8 +36,7 @@ from ghostbench.runners.torch_runner import WEIGHTS_SEED, TorchRunner
 from ghostbench.worker.harness import measure_window
 
 MODELS: tuple[str, ...] = ("ghostnet_100", "regnetx_032", "mobilenetv3_large_100")
-# ghostbench name -> timm name (the same architectures; timm is in the GPU image).
-TIMM: dict[str, str] = {m: m for m in MODELS}
+# timm registers these three under the same names (timm is in the GPU image).
 # The GPU profile's window (bench/plan.py), and the same length for the two other methods.
 HARNESS = HarnessConfig(warmup_min_s=0.2, min_time_s=0.5, time_cap_s=2.0)
 ROUNDS = 3
@@ -142,7 +141,7 @@ def timm_models(device: str, models: tuple[str, ...] = MODELS) -> list[dict] | d
         return {"skipped": f"timm is not installed here ({exc})"}
     rows = []
     for name in models:
-        timm_name = TIMM[name]
+        timm_name = name
         ours = registry.get(name).build(seed=WEIGHTS_SEED).eval().to(device)
         theirs = timm.create_model(timm_name, pretrained=False).eval().to(device)
         params = {
@@ -201,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": ROUNDS,
         "tolerance": TOLERANCE,
         "harnesses": harnesses(args.device, models),
-        "timm": timm_models(args.device, tuple(m for m in models if m in TIMM)),
+        "timm": timm_models(args.device, tuple(m for m in models if m in MODELS)),
     }
     args.out.write_text(json.dumps(result, indent=1))
     return 0

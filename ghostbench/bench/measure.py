@@ -355,6 +355,15 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def record_speed(store: RunStore, when: str) -> None:
+    """Time the machine-speed probe (``worker.speed``) now and keep it as ``run.json``
+    ``speed_probe.<when>`` ("start" or "end") beside what is there."""
+    from ghostbench.worker import speed
+
+    probe = store.read_run_json().get("speed_probe") or {}
+    store.update_run(speed_probe={**probe, when: speed.measure()})
+
+
 def overhead_ns(timeout_s: float = 60.0, harness: HarnessConfig = OVERHEAD_HARNESS) -> int:
     """The null runner's median in a worker: the floor of the clock and loop, for ``run.json``."""
     payload = request(Cell("null", "null"), None, harness.to_dict(), seed=0, window=0)

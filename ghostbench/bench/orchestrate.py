@@ -31,14 +31,14 @@ from rich.table import Table
 from rich.text import Text
 
 from ghostbench.bench.console import terminal
-from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
+from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns, record_speed
 from ghostbench.bench.plan import Plan
 from ghostbench.bench.store import RunStore
 from ghostbench.core.artifact import Artifact
 from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.stats import finite
-from ghostbench.worker import env, speed
+from ghostbench.worker import env
 
 LOG_NAME = "bench.log"
 MAX_EXPORT_JOBS = 4
@@ -309,7 +309,8 @@ def _run(
         try:
             local = plan.profile.remote is None  # a board's or phone's speed is not this machine's
             if not resume and local:  # after begin: Ctrl-C here is a resumable run
-                store.update_run(overhead_ns=overhead_ns(), speed_probe={"start": speed.measure()})
+                store.update_run(overhead_ns=overhead_ns())
+                record_speed(store, "start")
             artifacts, export_skips = export_all(todo, settings, progress)
             if export_skips:
                 run = store.read_run_json()
@@ -375,8 +376,7 @@ def _run(
             raise
     latency = store.latency()
     if plan.profile.remote is None:
-        probe = store.read_run_json().get("speed_probe") or {}
-        store.update_run(speed_probe={**probe, "end": speed.measure()})
+        record_speed(store, "end")
     store.update_run(status="complete", finished=env.now_iso())
     _summary(latency.to_dict("records"), console)
     failed = latency[latency["status"] != "ok"]

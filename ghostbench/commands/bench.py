@@ -4,8 +4,8 @@ an isolated worker, and write results/<run_id>/ plus an HTML report in reports/.
 
 Profiles: cpu (torch eager, ONNX Runtime, LiteRT on this CPU), gpu (torch eager fp32 and fp16,
 CUDA graphs fp16, torch.compile fp16 on three models, ONNX Runtime CUDA EP and TensorRT fp32 and
-fp16 where installed; each backend's CUDA windows in one warm worker, group by group), pi (LiteRT and ONNX
-Runtime on a board over SSH, --host), android (LiteRT benchmark_model over adb, --serial).
+fp16 where installed; each backend's CUDA windows in one warm worker, group by group), pi (LiteRT
+and ONNX Runtime on a board over SSH, --host), android (LiteRT benchmark_model over adb, --serial).
 Cells whose backend is not installed are skipped and listed with the reason. Ctrl-C keeps every
 finished cell; --resume RUN_ID measures only the missing ones.
 """

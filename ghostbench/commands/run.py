@@ -218,13 +218,13 @@ def _check_same_settings(out: Path, previous: dict, current: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns
+    from ghostbench.bench.measure import MeasureOptions, measure, overhead_ns, record_speed
     from ghostbench.bench.store import RunStore, create_run_dir
     from ghostbench.core.cell import ARTIFACT_FORMATS, Cell
     from ghostbench.core.errors import GhostbenchError
     from ghostbench.core.window import HarnessConfig
     from ghostbench.exporters import export
-    from ghostbench.worker import env, speed
+    from ghostbench.worker import env
 
     cells = plan(args)
     artifact = user_artifact(args.artifact, cells) if args.artifact is not None else None
@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
             store.resume(command=command, options=recorded, plan=list(planned.values()))
         else:
             store.begin(command=command, options=recorded, plan=cells, overhead_ns=overhead_ns())
-            store.update_run(speed_probe={"start": speed.measure()})
+            record_speed(store, "start")
         total = len(todo) * options.rounds
         progress = {"window": 0}
 
@@ -299,10 +299,8 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             store.update_run(status="failed", finished=env.now_iso())
             raise
-        probe = store.read_run_json().get("speed_probe") or {}
-        store.update_run(
-            speed_probe={**probe, "end": speed.measure()}, status="complete", finished=env.now_iso()
-        )
+        record_speed(store, "end")
+        store.update_run(status="complete", finished=env.now_iso())
         print(f"results: {out}")
         failed = [r for r in rows if r["status"] != "ok"]
         if failed:

@@ -29,7 +29,6 @@ import contextlib
 import faulthandler
 import gc
 import json
-import logging
 import os
 import selectors
 import signal
@@ -42,8 +41,6 @@ from typing import IO
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.window import WindowOutcome
 from ghostbench.worker import process
-
-log = logging.getLogger(__name__)
 
 # Devices whose windows run in a session worker.
 DEVICES: tuple[str, ...] = ("cuda",)
