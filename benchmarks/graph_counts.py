@@ -1,4 +1,4 @@
-"""The ONNX-graph counter (``ghostbench.exporters.graph_counts``) against the torch counter
+"""The ONNX-graph counter (``ghostbench.models.graph_counts``) against the torch counter
 (``ghostbench.models.complexity``) on every zoo model's exported fp32 ONNX file: relative
 differences of MACs and activations, and how many fewer weights the graph holds (ghostbench's
 exports fold each BatchNorm into its conv and drop zero-valued biases). Prints a Markdown table.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ghostbench.exporters import export
 from ghostbench.exporters.cache import default_cache_dir
-from ghostbench.exporters.graph_counts import count_onnx
+from ghostbench.models.graph_counts import count_onnx
 from ghostbench.models import registry
 from ghostbench.models.manifest import Zoo
 

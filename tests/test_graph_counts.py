@@ -1,4 +1,4 @@
-"""Complexity counted from an ONNX graph (``exporters/graph_counts.py``): MACs and activations
+"""Complexity counted from an ONNX graph (``models/graph_counts.py``): MACs and activations
 equal the torch counter's on ghostbench's own exports, and the weight rules hold on a graph built
 here node by node (learned tensors counted, BatchNorm statistics, scalars and shape constants not,
 a symbolic shape leaves MACs empty with the reason)."""
@@ -14,7 +14,7 @@ onnx = pytest.importorskip("onnx", reason="needs onnx (pip install 'ghostbench[o
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from ghostbench.exporters import export  # noqa: E402
-from ghostbench.exporters.graph_counts import count_onnx  # noqa: E402
+from ghostbench.models.graph_counts import count_onnx  # noqa: E402
 from ghostbench.models import complexity  # noqa: E402
 
 
