@@ -1,7 +1,8 @@
-"""Complexity counted from an ONNX graph (``models/graph_counts.py``): MACs and activations
-equal the torch counter's on ghostbench's own exports, and the weight rules hold on a graph built
-here node by node (learned tensors counted, BatchNorm statistics, scalars and shape constants not,
-a symbolic shape leaves MACs empty with the reason)."""
+"""Complexity counted from an ONNX or TFLite graph (``models/graph_counts.py``): MACs and
+activations equal the torch counter's on ghostbench's own ONNX and TFLite exports, and the weight
+rules hold on a graph built here node by node (learned tensors counted, BatchNorm statistics,
+scalars and shape constants not, a symbolic shape leaves MACs empty with the reason, or is set
+from the input shape given). ``tests/test_model_file.py`` counts small TFLite files."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ onnx = pytest.importorskip("onnx", reason="needs onnx (pip install 'ghostbench[o
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from ghostbench.exporters import export  # noqa: E402
-from ghostbench.models.graph_counts import count_onnx  # noqa: E402
 from ghostbench.models import complexity  # noqa: E402
+from ghostbench.models.graph_counts import count_onnx, count_tflite  # noqa: E402
 
 
 @pytest.mark.slow
@@ -26,6 +27,16 @@ def test_macs_and_activations_of_an_export_equal_the_torch_count(name: str, tmp_
     assert (graph.macs, graph.activations) == (torch_count.macs, torch_count.activations)
     # The export folds each BatchNorm into its conv and drops zero-valued biases: fewer weights.
     assert 0 < graph.params < torch_count.params
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ghostnet_050", "regnetx_002"])
+def test_macs_and_activations_of_a_tflite_export_equal_the_torch_count(name: str, tmp_path: Path) -> None:
+    pytest.importorskip("litert_torch", reason="needs litert-torch (pip install 'ghostbench[tflite]')")
+    artifact = export(name, "tflite", "fp32", cache_dir=tmp_path / "cache")
+    graph, torch_count = count_tflite(artifact.path), complexity.count_model(name)
+    assert (graph.macs, graph.activations) == (torch_count.macs, torch_count.activations)
+    assert 0 < graph.params < torch_count.params  # BatchNorms folded into the convs
 
 
 def _tensor(name: str, *shape: int, dtype: type = np.float32) -> onnx.TensorProto:
@@ -74,3 +85,14 @@ def test_a_symbolic_shape_leaves_macs_empty_with_the_reason(tmp_path: Path) -> N
     counts = count_onnx(path)
     assert counts.macs is None and counts.activations is None
     assert counts.why.startswith("shapes not static for") and counts.params is not None
+
+
+def test_an_input_shape_given_fixes_the_symbolic_dims(tmp_path: Path) -> None:
+    path = tmp_path / "dynamic.onnx"
+    model = _net(batch="N")
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "H", "W"
+    onnx.save(model, path)
+    assert count_onnx(path).macs is None
+    counts = count_onnx(path, input_shape=(1, 3, 8, 8))
+    assert (counts.macs, counts.activations, counts.why) == (4 * 8 * 8 * 27 + 256 * 10, 4 * 8 * 8, "")

@@ -44,5 +44,5 @@ def model_info(model: str, zoo: Zoo) -> ModelInfo:
         activations=counts.activations,
         top1=entry.top1,
         top1_source=entry.top1_source,
-        top1_kind="published" if entry.top1 is not None else "",
+        top1_kind=(entry.top1_kind or "published") if entry.top1 is not None else "",
     )

@@ -20,26 +20,33 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ghostbench.core import atomic
 from ghostbench.core.errors import GhostbenchError
 
-MANIFEST_VERSION = 2  # 2: no task field
+if TYPE_CHECKING:
+    from ghostbench.models.model_file import ModelFile
+
+MANIFEST_VERSION = 3  # 2: no task field; 3: user and plugin models, counts may be empty
 PACKAGE_DIR = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Counts:
-    """Exact complexity at batch 1 (``complexity.count_model``)."""
+    """Exact complexity at batch 1 (``complexity.count_model``, or a file's graph,
+    ``graph_counts``); a figure a file's graph does not give is None, with the reason in ``why``."""
 
-    params: int
-    macs: int
-    activations: int
+    params: int | None
+    macs: int | None
+    activations: int | None
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,9 @@ class Entry:
     top1_source: str
     identity: dict
     counts: Counts | None = None
+    top1_kind: str = ""  # "published", or "given" (``--accuracy``)
+    origin: str = ""  # ``ModelSpec.origin``: "" the zoo
+    file: dict | None = None  # a model file's artifact facts (``ModelFile.artifact_facts``)
 
     @classmethod
     def from_dict(cls, data: dict) -> Entry:
@@ -69,9 +79,13 @@ def _version(dist: str) -> str:
 
 def fingerprint() -> str:
     """sha256 of what the facts depend on, read from disk without importing any model code."""
+    from ghostbench.models import user
+
     digest = hashlib.sha256()
     for dist in ("ghostbench", "torch"):
         digest.update(f"{dist}={_version(dist)}\0".encode())
+    # The user's models of this command and the installed plugins (read, not imported).
+    digest.update(f"{os.environ.get(user.ENV_VAR, '')}\0{user.entry_point_facts()}\0".encode())
     for path in sorted(PACKAGE_DIR.rglob("*")):
         if path.is_file() and path.suffix in (".py", ".csv") and "__pycache__" not in path.parts:
             digest.update(
@@ -85,6 +99,40 @@ def _file_sha(path: str) -> str | None:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None
+
+
+def file_facts(described: ModelFile) -> dict:
+    """What the exporters need of a model file to time it as its own artifact, without torch."""
+    return {
+        "path": str(described.path),
+        "format": described.format,
+        "sha256": described.sha256,
+        "precision": described.precision,
+        "meta": described.meta(),
+    }
+
+
+def _count(name: str) -> Counts:
+    """Complexity of one model: a file's from its graph, a network's from ``complexity``; a user's
+    network that fails on its input size is a one-line error, not a traceback."""
+    from ghostbench.models import complexity, model_file, registry
+
+    spec = registry.get(name)
+    if spec.file is not None:
+        graph = model_file.counts(spec.file)
+        return Counts(graph.params, graph.macs, graph.activations, graph.why)
+    try:
+        c = complexity.count_model(name)
+    except Exception as exc:
+        if not spec.origin or isinstance(exc, GhostbenchError):
+            raise
+        size = spec.input_size
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GhostbenchError(
+            f"{name} ({spec.where}) fails on a 1x3x{size}x{size} input: {first}; "
+            "give its input size with --input-size or the callable's input_size attribute"
+        ) from None
+    return Counts(c.params, c.macs, c.activations)
 
 
 class Zoo:
@@ -137,6 +185,8 @@ class Zoo:
                 path = source.module_file(sys.modules[module])
                 if path is not None and PACKAGE_DIR not in path.resolve().parents:
                     outside[str(path)] = _file_sha(str(path)) or ""
+            if spec.file is not None:
+                outside[str(spec.file.path)] = spec.file.sha256
             old = self._entries.get(name)
             entries[name] = Entry(
                 name=name,
@@ -146,6 +196,9 @@ class Zoo:
                 top1_source=ref.source if ref else "",
                 identity=json.loads(json.dumps(source.identity(spec), default=str)),
                 counts=old.counts if old else None,
+                top1_kind=("given" if ref.source_kind == "given" else "published") if ref else "",
+                origin=spec.origin,
+                file=file_facts(spec.file) if spec.file is not None else None,
             )
         self._entries, self._outside = entries, outside
         self._dirty = True
@@ -191,12 +244,7 @@ class Zoo:
         """Complexity of ``names``; those not in the manifest are counted now (torch) and saved."""
         missing = [n for n in names if self.get(n).counts is None]
         if missing:
-            from ghostbench.models import complexity
-
             for name in missing:
-                c = complexity.count_model(name)
-                self._entries[name] = replace(
-                    self._entries[name], counts=Counts(c.params, c.macs, c.activations)
-                )
+                self._entries[name] = replace(self._entries[name], counts=_count(name))
             self._write()
         return {n: self._entries[n].counts for n in names}

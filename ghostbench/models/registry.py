@@ -12,6 +12,7 @@ import csv
 import difflib
 import fnmatch
 import importlib
+import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,8 +20,12 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from ghostbench.core.errors import GhostbenchError
+
 if TYPE_CHECKING:
     from torch import nn
+
+    from ghostbench.models.model_file import ModelFile
 
 # Every module that defines models. Adding a family means adding its module here.
 MODEL_MODULES: tuple[str, ...] = (
@@ -36,6 +41,15 @@ MODEL_MODULES: tuple[str, ...] = (
 )
 
 
+def _takes(function: Callable, name: str) -> bool:
+    """Whether ``function`` accepts the keyword ``name`` (or any keyword)."""
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: try the keyword
+        return True
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
 class UnknownModelError(KeyError):
     """An unknown model name; the message lists the closest registered names."""
 
@@ -48,19 +62,26 @@ class PublishedMetric:
     """One published row: accuracy (percent) and complexity, with the source it came from."""
 
     top1: float | None
-    top5: float | None
-    params_m: float | None
-    macs_m: float | None
-    source: str
-    source_kind: str
-    confirmed: bool
-    variant: str
+    top5: float | None = None
+    params_m: float | None = None
+    macs_m: float | None = None
+    source: str = ""
+    source_kind: str = ""  # paper, repo, ...; "given" for a row from ``--accuracy``
+    confirmed: bool = False
+    variant: str = ""
     notes: str = ""
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model. ``build()`` returns a deterministic, eval-mode network."""
+    """A registered model. ``build()`` returns a deterministic, eval-mode network.
+
+    A zoo model has ``origin`` "" and its accuracy in ``data/published_accuracy.csv``; a model
+    from a plugin package or the user's ``--models`` (``models/user.py``) says where it came from,
+    may carry its own ``accuracy`` rows, and is built as given (no BatchNorm calibration: its
+    weights may be trained). A model that exists only as an ONNX or TFLite file has ``file`` set
+    and no PyTorch definition.
+    """
 
     name: str
     family: str
@@ -70,19 +91,31 @@ class ModelSpec:
     task: str = "classification"  # or "detection": the output is decoded boxes and class scores
     paper: str = ""
     kwargs: dict = field(default_factory=dict, hash=False, compare=False)
+    origin: str = ""  # "" the zoo, "plugin DIST", "user REF"
+    accuracy: tuple[PublishedMetric, ...] = field(default=(), hash=False, compare=False)
+    file: ModelFile | None = field(default=None, hash=False, compare=False)
 
     @property
     def module(self) -> str:
         """The Python module that defines the network (its source feeds the export cache key)."""
         return self.builder.__module__
 
+    @property
+    def where(self) -> str:
+        """Where the model comes from, for messages: "the zoo (module)", "plugin X", "your REF"."""
+        if not self.origin:
+            return f"the zoo ({self.module})"
+        return self.origin.replace("user ", "your ", 1)
+
     def builder_kwargs(self, **overrides) -> dict:
-        """What the builder is called with: the registered options, ``num_classes``, overrides."""
-        return {"num_classes": self.num_classes, **self.kwargs, **overrides}
+        """What the builder is called with: the registered options, ``num_classes`` (when the
+        builder takes it: a user's callable may not), overrides."""
+        classes = {"num_classes": self.num_classes} if _takes(self.builder, "num_classes") else {}
+        return {**classes, **self.kwargs, **overrides}
 
     def build(self, seed: int = 0, **overrides) -> nn.Module:
-        """Build with weights drawn from ``seed`` (same seed, same weights), BatchNorm statistics
-        calibrated on a random batch (see ``blocks.calibrate_batchnorm``), in eval mode."""
+        """Build with weights drawn from ``seed`` (same seed, same weights), in eval mode; a zoo
+        model's BatchNorm statistics are calibrated on a random batch (``blocks.calibrate_batchnorm``)."""
         import torch
 
         from ghostbench.models.blocks import calibrate_batchnorm
@@ -90,12 +123,20 @@ class ModelSpec:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = self.builder(**self.builder_kwargs(**overrides))
+            if not isinstance(model, torch.nn.Module):
+                what = f"{self.module}:{self.builder.__qualname__}"
+                raise GhostbenchError(f"{what} returned {type(model).__name__}, not a torch.nn.Module")
+            if self.origin:
+                return model.eval()
             return calibrate_batchnorm(model, self.input_size)
 
     @property
     def published(self) -> tuple[PublishedMetric, ...]:
-        """Published rows for this model, best first (see ``data/published_accuracy.csv``)."""
-        return published_metrics().get(self.name, ())
+        """Published rows for this model, best first: its own (a plugin's, ``--accuracy``), else
+        those of ``data/published_accuracy.csv``."""
+        if self.accuracy:
+            return self.accuracy
+        return () if self.origin else published_metrics().get(self.name, ())
 
     @property
     def reference(self) -> PublishedMetric | None:
@@ -141,19 +182,41 @@ def register(spec: ModelSpec) -> ModelSpec:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", spec.name):
         raise ValueError(f"model names are snake_case: {spec.name!r}")
     if spec.name in _REGISTRY:
-        raise ValueError(
-            f"duplicate model name {spec.name!r} ({spec.module} and {_REGISTRY[spec.name].module})"
-        )
+        first = _REGISTRY[spec.name]
+        if not spec.origin and not first.origin:  # two zoo modules: a bug in ghostbench
+            raise ValueError(f"duplicate model name {spec.name!r} ({spec.module} and {first.module})")
+        raise GhostbenchError(f"model name {spec.name!r} of {spec.where} clashes with {first.where}")
     _REGISTRY[spec.name] = spec
     return spec
 
 
 def _load() -> None:
+    """The zoo's modules, then plugin packages, then the user's own models of this command (all
+    processes of one command register the same models: ``models/user.py``)."""
     global _loaded
     if not _loaded:
         _loaded = True
         for module in MODEL_MODULES:
             importlib.import_module(module)
+        from ghostbench.models import user
+
+        for spec in user.plugin_specs():
+            register(spec)
+        for spec in user.specs_from_env():
+            register(spec)
+
+
+def reload_user_models() -> None:
+    """Drop the user's models and register those the environment names now (``user.activate``)."""
+    if not _loaded:
+        _load()
+        return
+    from ghostbench.models import user
+
+    for name in [n for n, spec in _REGISTRY.items() if spec.origin.startswith("user ")]:
+        del _REGISTRY[name]
+    for spec in user.specs_from_env():
+        register(spec)
 
 
 def natural_key(name: str) -> list:

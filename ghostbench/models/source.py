@@ -23,7 +23,10 @@ def module_file(module: ModuleType) -> Path | None:
 
 
 def model_modules(spec: ModelSpec) -> list[str]:
-    """The module defining ``spec`` plus every ghostbench (or same-package) module it uses, transitively."""
+    """The module defining ``spec`` plus every ghostbench (or same-package) module it uses,
+    transitively; none for a model that is a file."""
+    if spec.file is not None:
+        return []
     root = importlib.import_module(spec.module)
     prefixes = ("ghostbench.", root.__name__.split(".")[0] + ".")
     seen: dict[str, ModuleType] = {}
@@ -46,7 +49,10 @@ def model_modules(spec: ModelSpec) -> list[str]:
 
 
 def model_source_digest(spec: ModelSpec) -> str:
-    """sha256 over the source files of :func:`model_modules` (name and bytes of each)."""
+    """sha256 over the source files of :func:`model_modules` (name and bytes of each); a model
+    file's own sha256."""
+    if spec.file is not None:
+        return spec.file.sha256
     digest = hashlib.sha256()
     for name in model_modules(spec):
         path = module_file(sys.modules[name])
@@ -67,6 +73,9 @@ def identity(spec: ModelSpec) -> dict:
     classes, definition source and, for trained weights from a file, the file's sha256."""
     from ghostbench.models import weights
 
+    if spec.file is not None:  # the file is the model: its bytes and the input it is timed at
+        shape = list(spec.file.input_shape)
+        return {"model": spec.name, "file_sha256": spec.file.sha256, "input_shape": shape}
     facts = {
         "model": spec.name,
         "builder": f"{spec.module}.{spec.builder.__qualname__}",
