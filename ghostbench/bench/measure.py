@@ -39,7 +39,15 @@ if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
 
 # Flags in the order the schema lists them.
-FLAG_ORDER: tuple[str, ...] = ("high_cv", "drift", "time_cap", "throttled", "window_outlier", "parity_failed")
+FLAG_ORDER: tuple[str, ...] = (
+    "high_cv",
+    "drift",
+    "time_cap",
+    "throttled",
+    "window_outlier",
+    "parity_failed",
+    "no_parity",
+)
 # How the windows of the cells are ordered (``measure``).
 INTERLEAVE: tuple[str, ...] = ("run", "group")
 # The null runner's window for the overhead floor: short, many samples.
@@ -189,6 +197,8 @@ def result_row(state: CellState, run_id: str, harness: HarnessConfig) -> dict:
     artifact = state.artifact
     if artifact is not None and artifact.parity is not None and not artifact.parity.passed:
         flags.add("parity_failed")
+    if artifact is not None and artifact.meta.get("source") == "file":  # no eager model to compare
+        flags.add("no_parity")
     return {
         **_common(state, run_id),
         "status": "ok",

@@ -38,6 +38,7 @@ from ghostbench.core.artifact import Artifact
 from ghostbench.core.cell import Cell
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.stats import finite
+from ghostbench.models import user
 from ghostbench.worker import env
 
 LOG_NAME = "bench.log"
@@ -288,6 +289,7 @@ def _run(
         "device": plan.profile.device,
         "cache_dir": str(settings.cache_dir) if settings.cache_dir else None,
         "allow_parity_failure": settings.allow_parity_failure,
+        "user_models": user.recorded(),  # what --resume registers again
         **settings.measure.to_dict(),
     }
     if resume:

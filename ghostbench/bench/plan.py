@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ghostbench.core.cell import REMOTE_BACKENDS, REMOTE_DEVICES, Cell
+from ghostbench.core.cell import ARTIFACT_FORMATS, REMOTE_BACKENDS, REMOTE_DEVICES, Cell
 from ghostbench.core.errors import GhostbenchError
+
+if TYPE_CHECKING:
+    from ghostbench.models.model_file import ModelFile
 
 # The default model set (issue 6): C-Ghost at three widths, G-Ghost RegNetX and plain RegNetX at
 # the three sizes with released G-Ghost checkpoints (so all have published accuracy), and the
@@ -164,6 +168,23 @@ def unavailable(cell: Cell) -> str | None:
     return None
 
 
+def file_cell_problem(cell: Cell, file: ModelFile | None) -> str | None:
+    """Why a model file cannot make ``cell`` (None if it can): only a backend that reads the file's
+    format times it (TensorRT builds from ONNX), and only at the precision the graph has."""
+    if file is None:
+        return None
+    readers = [b for b, fmt in ARTIFACT_FORMATS.items() if fmt == file.format]
+    readers += ["tensorrt"] if file.format == "onnx" else []
+    if cell.backend not in readers:
+        return f"{cell.model} is the {file.format} file {file.path}: only {' and '.join(readers)} run it"
+    if cell.precision != file.precision:
+        return (
+            f"{cell.model} is the {file.precision} {file.format} file {file.path}: it is timed as it is, "
+            f"at {file.precision}, not {cell.precision}"
+        )
+    return None
+
+
 def make_plan(
     profile: Profile,
     *,
@@ -206,7 +227,7 @@ def make_plan(
                 for name in backend_names:
                     opts = dict((options or {}).get(backend, {}))
                     cell = Cell(name, backend, profile.device, precision, n_threads, opts)
-                    why = unavailable(cell)
+                    why = file_cell_problem(cell, registry.get(name).file) or unavailable(cell)
                     if why:
                         skipped.append((cell, why))
                     else:

@@ -90,6 +90,7 @@ class _Job:
     versions: dict
     seed: int
     store: cache.ArtifactCache
+    file: dict | None = None  # the model is this ONNX or TFLite file (``manifest.file_facts``)
 
     @functools.cached_property
     def spec(self) -> ModelSpec:
@@ -100,13 +101,16 @@ class _Job:
 
     @property
     def upstream(self) -> tuple[str, str, dict] | None:
+        if self.file is not None:  # a TensorRT engine of a model file is built from the file
+            return (self.file["format"], self.file["precision"], {})
         return self.module.source(self.precision, self.options)
 
     def source_job(self) -> _Job | None:
         if self.upstream is None:
             return None
         fmt, precision, options = self.upstream
-        return _job(self.model, fmt, precision, self.store.root, self.seed, options, identity=self.identity)
+        root, identity = self.store.root, self.identity
+        return _job(self.model, fmt, precision, root, self.seed, options, identity=identity, file=self.file)
 
     def key(self) -> str:
         """The cache key, chained through the keys of the artifacts this one is derived from.
@@ -135,29 +139,70 @@ def _job(
     seed: int,
     options: dict | None,
     identity: dict | None = None,
+    file: dict | None = None,
 ) -> _Job:
     """Validate everything a user can get wrong, before the cache is touched. A registry name is
     looked up in the zoo manifest, so finding a cached artifact imports no torch; ``identity``, when
     the caller has resolved the model already (a derived artifact's source), is used as is."""
     from ghostbench.exporters import cache
-    from ghostbench.models.manifest import Zoo
+    from ghostbench.models.manifest import Zoo, file_facts
     from ghostbench.models.registry import ModelSpec, UnknownModelError
 
     module = exporter(fmt)
     resolved = resolve_options(fmt, precision, options)
-    _require(fmt, precision)
     store = cache.ArtifactCache(cache_dir)
     if identity is not None:
         name = model.name if isinstance(model, ModelSpec) else model
     elif isinstance(model, ModelSpec):
         name, identity = model.name, model_source.identity(model)
+        file = file_facts(model.file) if model.file is not None else None
     else:
         try:
-            name, identity = model, Zoo(store.root).get(model).identity
+            entry = Zoo(store.root).get(model)
         except UnknownModelError as exc:
             raise GhostbenchError(str(exc)) from None
+        name, identity, file = model, entry.identity, entry.file
+    if file is not None:
+        _check_file_export(name, file, fmt, precision)
+    if file is None or fmt != file["format"]:
+        _require(fmt, precision)
     versions = {"exporter": model_source.module_digest(module.__name__)[:16], **module.versions(precision)}
-    return _Job(model, name, identity, module, fmt, precision, resolved, versions, seed, store)
+    return _Job(model, name, identity, module, fmt, precision, resolved, versions, seed, store, file)
+
+
+def _check_file_export(name: str, file: dict, fmt: str, precision: str) -> None:
+    """A model file is its own artifact, timed at the precision it has; the one thing made from
+    it is a TensorRT engine of an ONNX file."""
+    kind = f"{file['precision']} {file['format']}"
+    if fmt != file["format"] and not (fmt == "tensorrt" and file["format"] == "onnx"):
+        raise GhostbenchError(f"{name} is the {kind} file {file['path']}: no {fmt} artifact is made from it")
+    if precision != file["precision"]:
+        raise GhostbenchError(
+            f"{name} is the {kind} file {file['path']}: it is timed as it is, at {file['precision']}, "
+            f"not {precision}"
+        )
+
+
+def file_artifact(name: str, file: dict) -> Artifact:
+    """The artifact of a model file: the file itself, unchanged (a file that changed since it was
+    described is an error, not a silent re-read). No eager model exists, so it has no parity."""
+    from ghostbench.core.artifact import file_sha256
+
+    path = Path(file["path"])
+    if not path.is_file():
+        raise GhostbenchError(f"model file not found: {path}")
+    if file_sha256(path) != file["sha256"]:
+        raise GhostbenchError(f"{path} changed while ghostbench was using it; run again")
+    return Artifact(
+        model=name,
+        format=file["format"],
+        precision=file["precision"],
+        path=path,
+        sha256=file["sha256"],
+        key=f"file-{file['sha256'][:16]}",
+        size_bytes=path.stat().st_size,
+        meta=dict(file["meta"]),
+    )
 
 
 def lookup(
@@ -171,6 +216,8 @@ def lookup(
 ) -> Artifact | None:
     """The cached artifact ``export`` would return, or None if it would have to build (nothing is built)."""
     job = _job(model, fmt, precision, cache_dir, seed, options)
+    if job.file is not None and fmt == job.file["format"]:
+        return file_artifact(job.name, job.file)
     return job.store.lookup(job.name, fmt, precision, job.key(), warn=False)
 
 
@@ -208,6 +255,10 @@ def export_status(
 ) -> tuple[Artifact, bool]:
     """:func:`export`, and whether the artifact was already in the cache (for the CLI's summary)."""
     job = _job(model, fmt, precision, cache_dir, seed, options)
+    if job.file is not None:
+        if fmt == job.file["format"]:
+            return file_artifact(job.name, job.file), True
+        check_parity = False  # a TensorRT engine of a file: no eager model to compare with
     key = job.key()
     with job.store.lock(key):
         artifact = job.store.lookup(job.name, fmt, precision, key)

@@ -100,6 +100,7 @@ class TfliteRunner(RunnerBase):
             interpreter = module.Interpreter(
                 model_path=str(path), num_threads=cell.threads, experimental_op_resolver_type=resolver
             )
+            _fit_input(interpreter, artifact.meta)
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise GhostbenchError(f"{self._runtime} cannot load {path}: {exc}") from exc
@@ -138,3 +139,15 @@ class TfliteRunner(RunnerBase):
     def output(self) -> np.ndarray:
         """The first output of the last inference (for correctness checks, never timed)."""
         return self._interpreter.get_tensor(self._interpreter.get_output_details()[0]["index"])
+
+
+def _fit_input(interpreter, meta: dict) -> None:
+    """Resize a variable-size input to the shape the artifact is timed at, as benchmark_model's
+    ``--input_layer_shape`` does; a fixed-size input is left as the graph declares it."""
+    details = interpreter.get_input_details()
+    wanted = meta.get("input_shape")
+    if len(details) != 1 or not wanted:
+        return
+    signature = details[0].get("shape_signature", details[0]["shape"])
+    if any(int(d) < 0 for d in signature) and list(details[0]["shape"]) != list(wanted):
+        interpreter.resize_tensor_input(details[0]["index"], list(wanted), strict=True)
