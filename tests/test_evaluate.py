@@ -295,3 +295,36 @@ def test_report_plots_measured_points_beside_published_ones(run: dict, tmp_path:
     assert published["top1_source"] in html  # the published figure keeps its source
     assert "without a measured top-1 are not plotted" not in html  # every int8 point is plotted
     assert "diamonds: top-1 measured on the artifact" in html
+
+
+def test_a_model_file_is_scored_through_its_runner(
+    run: dict, spec: ModelSpec, folder: Path, checkpoint, tmp_path: Path
+) -> None:
+    """Your own ONNX file (the trained net, written by torch's TorchScript exporter, not by
+    ghostbench): no --weights, its own format and precision, scored like the cached export."""
+    import warnings
+
+    from ghostbench.models import user
+
+    pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install 'ghostbench[onnx]')")
+    trained = weights.with_weights(spec, checkpoint).build()
+    path = tmp_path / "shapes_theirs.onnx"
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(trained, (torch.zeros(1, 3, SIZE, SIZE),), str(path), dynamo=False)
+    try:
+        code, stdout, stderr = evaluate(str(path), "--data", str(folder), "--threads", "1")
+        assert code == 0, stderr
+        assert stdout.startswith("shapes_theirs onnx fp32: top-1 ")
+        code, _, stderr = evaluate(str(path), "--weights", str(checkpoint), "--data", str(folder))
+        assert code == 2 and "--weights does not apply" in stderr
+    finally:
+        user.deactivate()
+    top1 = float(stdout.split("top-1 ")[1].split("%")[0])
+    reference = _row(pd.read_csv(run["dir"] / "accuracy.csv"), "onnx", "fp32")["top1"]
+    assert abs(top1 - reference) <= 100 / (len(CLASSES) * PER_CLASS_EVAL) + 0.01
+
+
+def test_a_zoo_model_needs_its_weights(folder: Path) -> None:
+    code, _, stderr = evaluate("ghostnet_050", "--data", str(folder))
+    assert code == 2 and "give its trained weights with --weights" in stderr

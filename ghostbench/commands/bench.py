@@ -24,14 +24,21 @@ if TYPE_CHECKING:
 
     from ghostbench.bench.plan import Profile
 
-from ghostbench.commands.options import FRESH_WORKERS_HELP, OVERSUBSCRIBE_FLAG, OVERSUBSCRIBE_HELP
+from ghostbench.commands.options import (
+    FRESH_WORKERS_HELP,
+    MODELS_HELP,
+    OVERSUBSCRIBE_FLAG,
+    OVERSUBSCRIBE_HELP,
+    add_own_model_arguments,
+)
 
 HELP = "plan, export and measure a device profile; write results/ and an HTML report"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="device profile: cpu (default), gpu, pi, android")
-    parser.add_argument("--models", help="comma-separated names or wildcards (default: the profile's set)")
+    parser.add_argument("--models", help=f"{MODELS_HELP}; default: the profile's set")
+    add_own_model_arguments(parser)
     parser.add_argument("--backends", help="comma-separated backends (default: the profile's)")
     parser.add_argument("--precisions", help="comma-separated: fp32, fp16, int8, int8_dynamic")
     parser.add_argument(
@@ -91,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
     from ghostbench.bench.orchestrate import BenchSettings, check_output_dir, progress_console, run_plan
     from ghostbench.bench.plan import Plan, get_profile, make_plan
     from ghostbench.bench.store import RunStore, create_run_dir
-    from ghostbench.commands.options import backend_options, optional_items, thread_counts
+    from ghostbench.commands.options import backend_options, optional_items, own_models, thread_counts
     from ghostbench.core.cell import Cell
     from ghostbench.core.errors import GhostbenchError
+    from ghostbench.models import user
     from ghostbench.runners.base import require_cuda
 
     profile = get_profile(args.device)
@@ -141,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             plan = Plan(profile=profile, cells=tuple(Cell.from_dict(c) for c in recorded["plan"]))
             options = MeasureOptions.from_dict(recorded["options"])
+            user.restore(recorded["options"].get("user_models"))
             cache_dir = args.cache_dir or _recorded_path(recorded["options"].get("cache_dir"))
             allow_parity_failure = (
                 args.allow_parity_failure or recorded["options"].get("allow_parity_failure") is True
@@ -151,9 +160,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         backends = optional_items("--backends", args.backends)
         planned = backends or (profile.quick_backends if quick else ()) or profile.backends
+        models = optional_items("--models", args.models)
         plan = make_plan(
             profile,
-            models=optional_items("--models", args.models),
+            models=own_models(models or (), args) or None,
             backends=backends,
             precisions=optional_items("--precisions", args.precisions),
             threads=(

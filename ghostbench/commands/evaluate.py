@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ghostbench.commands.options import add_own_model_arguments
+
 if TYPE_CHECKING:
     from ghostbench.evaluate.data import Preprocessing
     from ghostbench.evaluate.infer import Classifier
@@ -35,8 +37,17 @@ def _positive(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="registry name, e.g. ghostnet_100 (see `ghostbench models`)")
-    parser.add_argument("--weights", type=Path, required=True, help="checkpoint file (.pth, .pth.tar, .pyth)")
+    parser.add_argument(
+        "model",
+        help="registry name (e.g. ghostnet_100, see `ghostbench models`), your own package.module:callable "
+        "or path/to/file.py:callable, or a .onnx / .tflite file (docs/own-models.md)",
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        help="checkpoint file (.pth, .pth.tar, .pyth); needed for a zoo model, optional for your own "
+        "callable (it may load its weights itself), not for a model file",
+    )
     parser.add_argument("--data", type=Path, required=True, help="image folder: class sub-folders, or flat")
     parser.add_argument(
         "--labels",
@@ -49,11 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-f",
         dest="fmt",
         metavar="FORMAT",
-        default="torch",
-        help="torch (default), onnx, tflite or tensorrt",
+        help="torch (default; a model file: its own format), onnx, tflite or tensorrt",
     )
     parser.add_argument(
-        "--precision", "-p", default="fp32", help="fp32 (default), fp16, int8, or int8_dynamic (tflite)"
+        "--precision",
+        "-p",
+        help="fp32 (default; a model file: its own), fp16, int8, or int8_dynamic (tflite)",
     )
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument(
@@ -67,6 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="artifact cache (default: $GHOSTBENCH_CACHE_DIR or user cache)",
     )
+    add_own_model_arguments(parser)
 
 
 def _score(classifier: Classifier, items: tuple, recipe: Preprocessing, crop: int, what: str) -> Tally:
@@ -91,22 +104,31 @@ def run(args: argparse.Namespace) -> int:
     import datetime as dt
     import time
 
+    from ghostbench.commands.options import own_models
     from ghostbench.core.errors import GhostbenchError
     from ghostbench.evaluate import data, infer
     from ghostbench.models import registry, weights
 
+    (name,) = own_models([args.model], args)
     try:
-        spec = registry.get(args.model)
+        spec = registry.get(name)
     except registry.UnknownModelError as exc:
         raise GhostbenchError(str(exc)) from None
     if spec.task != "classification":
         raise GhostbenchError(f"{spec.name} is a {spec.task} model; evaluate measures classifiers")
+    if spec.file is not None and args.weights is not None:
+        raise GhostbenchError(f"{spec.name} is a model file: its weights are in it, --weights does not apply")
+    if args.weights is None and not spec.origin:
+        raise GhostbenchError(f"{spec.name} is a zoo model: give its trained weights with --weights")
+    if spec.file is not None:
+        args.fmt, args.precision = args.fmt or spec.file.format, args.precision or spec.file.precision
+    args.fmt, args.precision = args.fmt or "torch", args.precision or "fp32"
     threads = args.threads or infer.default_threads()
     cell = infer.evaluation_cell(spec.name, args.fmt, args.precision, device=args.device, threads=threads)
     dataset = data.open_dataset(args.data, spec, args.labels)
     items = data.subset(dataset.items, args.limit)
     recipe = data.preprocessing_for(spec)
-    checkpoint = weights.with_weights(spec, args.weights)
+    checkpoint = weights.with_weights(spec, args.weights) if args.weights is not None else spec
     if args.out is not None:  # before hours of scoring, not after
         from ghostbench.bench.orchestrate import check_output_dir
 
@@ -136,8 +158,8 @@ def run(args: argparse.Namespace) -> int:
         "classes": spec.num_classes,
         "nonfinite": tally.nonfinite,
         "preprocessing": recipe.describe(spec.input_size),
-        "weights": str(args.weights),
-        "weights_sha256": checkpoint.weights_sha256,
+        "weights": str(args.weights or ""),
+        "weights_sha256": getattr(checkpoint, "weights_sha256", ""),
         "artifact_sha256": artifact.sha256 if artifact is not None else "",
         "backend": cell.backend,
         "runtime": runtime,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ghostbench.commands.options import model_name
+from ghostbench.commands.options import add_own_model_arguments, model_name
 
 if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
@@ -24,7 +24,11 @@ HELP = "export a model (or --all) to onnx, tflite or tensorrt, cached, with a pa
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "model", nargs="?", type=model_name, help="registry name, e.g. ghostnet_100 (see `ghostbench models`)"
+        "model",
+        nargs="?",
+        type=model_name,
+        help="registry name (e.g. ghostnet_100, see `ghostbench models`) or your own package.module:callable "
+        "or path/to/file.py:callable (docs/own-models.md)",
     )
     parser.add_argument("--all", action="store_true", help="export every registered model")
     parser.add_argument(
@@ -51,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-parity", action="store_true", help="skip the parity check against PyTorch eager"
     )
+    add_own_model_arguments(parser)
 
 
 def summary(artifact: Artifact, cached: bool) -> str:
@@ -70,12 +75,17 @@ def summary(artifact: Artifact, cached: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ghostbench.commands.options import own_models
     from ghostbench.core.errors import GhostbenchError
     from ghostbench.exporters import ExportError, cache, export_status
     from ghostbench.models import registry
 
     if args.all == bool(args.model):
         raise GhostbenchError("give one MODEL or --all")
+    if args.model:
+        (args.model,) = own_models([args.model], args)
+    else:
+        own_models([], args)
     if args.layout and args.fmt != "tflite":
         raise GhostbenchError("--layout applies to --format tflite only")
     options = {"layout": args.layout} if args.layout else {}

@@ -1,7 +1,9 @@
 """List the model zoo: family, input size, parameters, multiply-accumulates (MACs, what the
 GhostNet papers call FLOPs), activations (conv output elements, Radosavovic et al. 2020) and the
 published top-1 accuracy with its source. Complexity is computed from the real networks, once per
-version of their definitions (kept in the zoo manifest of the artifact cache)."""
+version of their definitions (kept in the zoo manifest of the artifact cache); a model file's from
+its graph. Lists the zoo, the models of installed plugin packages (with the package) and, through
+--include, your own (docs/own-models.md)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,25 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from ghostbench.commands.options import model_name
+from ghostbench.commands.options import add_own_model_arguments, model_name
 
 if TYPE_CHECKING:
     from ghostbench.models.manifest import Zoo
 
 HELP = "list models with params, MACs, activations and published top-1"
 FORMATS = ("table", "csv", "json")
-CSV_COLUMNS = ("name", "family", "input_size", "params", "macs", "activations", "top1", "top1_source")
+CSV_COLUMNS = (
+    "name",
+    "family",
+    "origin",
+    "input_size",
+    "params",
+    "macs",
+    "activations",
+    "counts_note",
+    "top1",
+    "top1_source",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--include",
         default="*",
-        help="comma-separated names or wildcards (default: all), e.g. 'ghostnet_*,regnetx_032'",
+        help="comma-separated names or wildcards (default: all), e.g. 'ghostnet_*,regnetx_032', or your "
+        "own models: package.module:callable, path/to/file.py:callable, a .onnx or .tflite file",
     )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     parser.add_argument(
@@ -35,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=model_name,
         help="print the per-layer breakdown (params, MACs, activations) of one model instead",
     )
+    add_own_model_arguments(parser)
 
 
 def _rows(zoo: Zoo, names: list[str]) -> list[dict]:
@@ -46,15 +61,28 @@ def _rows(zoo: Zoo, names: list[str]) -> list[dict]:
             {
                 "name": name,
                 "family": entry.family,
+                "origin": origin_text(entry.origin),
                 "input_size": entry.input_size,
                 "params": counts[name].params,
                 "macs": counts[name].macs,
                 "activations": counts[name].activations,
+                "counts_note": counts[name].why,
                 "top1": entry.top1,
                 "top1_source": entry.top1_source,
             }
         )
     return rows
+
+
+def origin_text(origin: str) -> str:
+    """Where a model comes from, in a word or two: zoo, the plugin's package, yours."""
+    if not origin:
+        return "zoo"
+    return "yours" if origin.startswith("user ") else origin
+
+
+def _millions(value: int | None, digits: int) -> str:
+    return "–" if value is None else f"{value / 1e6:.{digits}f}"
 
 
 def _print_table(rows: list[dict]) -> None:
@@ -69,8 +97,12 @@ def _print_table(rows: list[dict]) -> None:
             "acts = conv output elements"
         ),
     )
-    for col in ("model", "family", "px", "params (M)", "MACs (M)", "acts (M)", "top-1 (%)"):
-        table.add_column(col, justify="left" if col in ("model", "family") else "right", no_wrap=True)
+    columns = ["model", "family", "px", "params (M)", "MACs (M)", "acts (M)", "top-1 (%)"]
+    others = any(r["origin"] != "zoo" for r in rows)
+    if others:
+        columns.insert(2, "from")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("model", "family", "from") else "right", no_wrap=True)
     sources: list[str] = []
     for r in rows:
         top1 = ""
@@ -78,17 +110,24 @@ def _print_table(rows: list[dict]) -> None:
             if r["top1_source"] not in sources:
                 sources.append(r["top1_source"])
             top1 = f"{r['top1']:.1f} [{sources.index(r['top1_source']) + 1}]"
-        table.add_row(
+        cells = [
             r["name"],
             r["family"],
             str(r["input_size"]),
-            f"{r['params'] / 1e6:.2f}",
-            f"{r['macs'] / 1e6:.1f}",
-            f"{r['activations'] / 1e6:.2f}",
-            top1,
-        )
+            _millions(r["params"], 2),
+            _millions(r["macs"], 1),
+            _millions(r["activations"], 2),
+            top1 or "none given" * (r["origin"] != "zoo"),
+        ]
+        if others:
+            cells.insert(2, r["origin"])
+        table.add_row(*cells)
     console = Console()
     console.print(table)
+    for r in rows:
+        if r["counts_note"]:
+            note = f"{r['name']}: complexity not counted: {r['counts_note']}"
+            console.print(note, highlight=False, markup=False)
     for i, source in enumerate(sources, 1):
         console.print(f"[{i}] {source}", highlight=False, markup=False)
 
@@ -110,16 +149,18 @@ def _print_layers(name: str, fmt: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ghostbench.commands.options import csv_items, own_models
     from ghostbench.core.errors import GhostbenchError
     from ghostbench.exporters.cache import default_cache_dir
     from ghostbench.models.manifest import Zoo
 
+    include = own_models(csv_items(args.include) or ("*",), args)
     try:
         if args.layers is not None:
             _print_layers(args.layers, args.format)
             return 0
         zoo = Zoo(default_cache_dir())
-        names = zoo.select(args.include.split(","), family=args.family)
+        names = zoo.select(list(include), family=args.family)
     except (KeyError, ValueError) as exc:
         raise GhostbenchError(str(exc)) from None
     rows = _rows(zoo, names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from ghostbench.core.cell import LOCAL_DEVICES
 from ghostbench.core.errors import GhostbenchError
@@ -80,3 +81,40 @@ FRESH_WORKERS_HELP = (
     "server that has the backend's library imported, or running a backend's CUDA windows in turn in "
     "one long-lived worker that is replaced after any failed window (slower)"
 )
+
+
+MODELS_HELP = (
+    "comma-separated: registry names or wildcards (ghostnet_*), your own package.module:callable or "
+    "path/to/file.py:callable returning an nn.Module, or a .onnx / .tflite file; NAME=... names one "
+    "(docs/own-models.md)"
+)
+
+
+def add_own_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--input-size`` and ``--accuracy``: what a user's own model may need besides its reference."""
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        metavar="PX",
+        help="image size of your own models (a callable, or a file that takes any size); default: the "
+        "callable's input_size attribute, else 224",
+    )
+    parser.add_argument(
+        "--accuracy",
+        type=Path,
+        metavar="CSV",
+        help="top-1 of your own or plugin models: a CSV with columns model, top1 (percent), source",
+    )
+
+
+def own_models(items: Sequence[str], args: argparse.Namespace) -> tuple[str, ...]:
+    """Register the user's models among ``items`` (and ``--accuracy``) in this process and its
+    children; returns the items with each reference replaced by its model's name."""
+    from ghostbench.models import user
+
+    if not any(user.is_reference(item) for item in items) and args.accuracy is None:
+        if args.input_size is not None:
+            raise GhostbenchError("--input-size applies to your own models (module:callable or a file)")
+        user.deactivate()
+        return tuple(items)
+    return tuple(user.activate(items, input_size=args.input_size, accuracy=args.accuracy))

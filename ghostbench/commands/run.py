@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
     from ghostbench.core.cell import Cell
 
-from ghostbench.commands.options import FRESH_WORKERS_HELP, OVERSUBSCRIBE_FLAG, OVERSUBSCRIBE_HELP
+from ghostbench.commands.options import (
+    FRESH_WORKERS_HELP,
+    MODELS_HELP,
+    OVERSUBSCRIBE_FLAG,
+    OVERSUBSCRIBE_HELP,
+    add_own_model_arguments,
+)
 
 HELP = "measure latency of models x backends here (writes results/RUN_ID)"
 # File suffix -> artifact format, for --artifact.
@@ -37,7 +43,8 @@ SUFFIX_FORMATS: dict[str, str] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", required=True, help="comma-separated names or wildcards, e.g. ghostnet_*")
+    parser.add_argument("--models", required=True, help=MODELS_HELP)
+    add_own_model_arguments(parser)
     parser.add_argument(
         "--backends",
         required=True,
@@ -100,7 +107,7 @@ def plan(args: argparse.Namespace) -> list[Cell]:
     """The cells of this run (``make_plan`` on a profile made of the flags), every one validated:
     backend, device, precision, options, libraries. A cell that cannot run here is an error."""
     from ghostbench.bench.plan import Profile, make_plan
-    from ghostbench.commands.options import backend_options, csv_items, thread_counts
+    from ghostbench.commands.options import backend_options, csv_items, own_models, thread_counts
     from ghostbench.core.cell import LOCAL_DEVICES, PRECISIONS
     from ghostbench.core.errors import GhostbenchError
     from ghostbench.runners.base import require_cuda
@@ -116,7 +123,7 @@ def plan(args: argparse.Namespace) -> list[Cell]:
     for precision in precisions:
         if precision not in PRECISIONS:
             raise GhostbenchError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    models = csv_items(args.models)
+    models = own_models(csv_items(args.models), args)
     if not models or not backends or not precisions:
         raise GhostbenchError("--models, --backends and --precision must each name at least one")
     flags = Profile(name="run", device=args.device, backends=backends, models=models, precisions=precisions)

@@ -25,7 +25,7 @@ from ghostbench.evaluate.score import Tally
 if TYPE_CHECKING:
     from ghostbench.core.artifact import Artifact
     from ghostbench.core.cell import Cell
-    from ghostbench.models.weights import CheckpointSpec
+    from ghostbench.models.registry import ModelSpec
     from ghostbench.runners.base import Runner
 
 # Format -> the backend that runs it: torch builds the model itself, the others run an artifact.
@@ -75,7 +75,7 @@ def evaluation_cell(model: str, fmt: str, precision: str, *, device: str = "cpu"
     return cell
 
 
-def open_classifier(spec: CheckpointSpec, cell: Cell, *, cache_dir: Path | None = None) -> Classifier:
+def open_classifier(spec: ModelSpec, cell: Cell, *, cache_dir: Path | None = None) -> Classifier:
     """Export ``spec`` for ``cell`` (cached, parity-checked; see :func:`evaluation_cell`) and load it in
     the cell's runner, as a timed cell is loaded."""
     from ghostbench.exporters import export
