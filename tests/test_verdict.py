@@ -280,3 +280,20 @@ def test_docs_state_the_rules_the_code_applies() -> None:
 def test_summary_rule(statuses: list[str], expected: str) -> None:
     verdicts = [v.Verdict("c-ghost-cpu", f"g{i}", s, "") for i, s in enumerate(statuses)]
     assert {s.claim: s.status for s in v.overall(verdicts)}["c-ghost-cpu"] == expected
+
+
+# --- your own models (family "user" by default, never a claim family: models/user.py) ----------
+
+
+def test_a_user_model_is_one_of_every_other_model_on_gpu() -> None:
+    mine = pt("my_net", "user", 1.0, 78.2)  # faster than G-Ghost at its accuracy, beyond the CIs
+    out = v.g_ghost_gpu([*GG, pt("rx032", "regnet", 3.2, 78.3), mine], "g")
+    assert out.status == v.REFUTED
+    assert "my_net" in out.why
+
+
+def test_a_user_model_can_dominate_ghostnet_but_is_no_baseline() -> None:
+    mine = pt("my_net", "user", 0.8, 77.0)
+    out = v.c_ghost_cpu([*GHOSTS, mine, pt("shv2", "shufflenet", 5.0, 60.0)], "g")
+    assert out.status == v.REFUTED and "dominated" in out.why
+    assert [row[0] for row in out.rows] == ["shv2"]  # the baselines' table: not the user's model

@@ -112,7 +112,7 @@ def _num_cell(value: object, text: str) -> dict:
 def _top1_text(r: object) -> str:
     if not r.accuracy_valid:
         return ""
-    return fmt.pct(r.top1) + (" (measured)" if r.top1_kind == "measured" else "")
+    return fmt.pct(r.top1) + (f" ({r.top1_kind})" if r.top1_kind in ("measured", "given") else "")
 
 
 def _txt(text: str, cls: str = "") -> dict:
@@ -298,8 +298,10 @@ def build_context(data: ReportData, models: Sequence[str] = ()) -> dict:
 
     accuracy = []
     for p in panels:
-        uri, left_out = plots.accuracy_latency(cls_cells[cls_cells["panel"] == p], p)
-        accuracy.append({"label": p, "img": uri, "left_out": left_out})
+        panel = cls_cells[cls_cells["panel"] == p]
+        uri, left_out = plots.accuracy_latency(panel, p)
+        no_accuracy = sorted(set(panel.loc[(panel["status"] == "ok") & panel["top1"].isna(), "model"]))
+        accuracy.append({"label": p, "img": uri, "left_out": left_out, "no_accuracy": no_accuracy})
     complexity = [
         {
             "label": g,

@@ -41,8 +41,11 @@ FAMILY_COLORS: dict[str, str] = {
     "resnet": "#8c564b",
     "ghost-resnet": "#e377c2",
     "detection": "#17becf",
+    "user": "#bcbd22",  # your own models (docs/own-models.md)
 }
 OTHER_COLOR = "#7f7f7f"
+# How the top-1 of a point was obtained: published (circle), given by the user, measured.
+TOP1_MARKERS: dict[str, str] = {"published": "o", "given": "s", "measured": "D"}
 HIGHLIGHT = ("c-ghost", "g-ghost")
 STYLE: dict[str, object] = {
     "font.family": "DejaVu Sans",
@@ -244,7 +247,7 @@ def accuracy_latency(cells: pd.DataFrame, title: str) -> tuple[str, int]:
         ax.scatter(
             [r.median_ms],
             [r.top1],
-            marker="D" if r.top1_kind == "measured" else "o",
+            marker=TOP1_MARKERS.get(r.top1_kind, "o"),
             facecolors=c if full else "white",
             **style,
         )
@@ -281,6 +284,8 @@ def accuracy_latency(cells: pd.DataFrame, title: str) -> tuple[str, int]:
     ax.set_ylabel("ImageNet top-1 (%)")
     ax.set_title(_wrap(title, 80))
     kinds = [Line2D([], [], ls="", marker="o", color="#444", label="published top-1")]
+    if (pts["top1_kind"] == "given").any():
+        kinds.append(Line2D([], [], ls="", marker="s", color="#444", label="given top-1 (--accuracy)"))
     if (pts["top1_kind"] == "measured").any():
         kinds.append(Line2D([], [], ls="", marker="D", color="#444", label="measured top-1"))
     if (~pts["precision"].isin(FULL_PRECISIONS)).any():
@@ -294,7 +299,7 @@ def accuracy_latency(cells: pd.DataFrame, title: str) -> tuple[str, int]:
     fig.text(
         0.01,
         0.008,
-        "top-1: published figures unless marked measured; every source is listed in the report's "
+        "top-1: published figures unless marked given or measured; every source is listed in the report's "
         "'Accuracy sources' table",
         fontsize=7,
         color="#555",
