@@ -19,6 +19,7 @@ import pytest
 
 from ghostbench.core.errors import GhostbenchError
 from ghostbench.models import registry, user
+from ghostbench.reports import fmt
 
 NETS = '''
 import torch
@@ -263,6 +264,8 @@ def test_own_models_run_and_report_beside_each_other(nets: Path, tmp_path: Path)
     assert "Not plotted, no accuracy given: their_net (" in html
     assert "Not plotted, no accuracy given: tiny_copy (" in html
     assert "my training log" in html
+    # The cells table carries each model's complexity, the file's as read from its graph.
+    assert f'data-v="{float(48 * 48 * 6 * 27)!r}">{fmt.count(48 * 48 * 6 * 27)}</td>' in html
 
 
 def registry_free_build(nets: Path):
@@ -330,3 +333,7 @@ def test_a_plugin_installed_by_pip_is_listed_and_run(tmp_path: Path) -> None:
     row = _rows(out)["plugin_net/onnxruntime/cpu/fp32/t1"]
     assert (row["status"], row["family"], row["top1_kind"]) == ("ok", "demo-nets", "published")
     assert float(row["top1"]) == 12.5
+    _ghostbench("report", str(out), "--output", str(tmp_path / "report.html"), env=env)
+    html = (tmp_path / "report.html").read_text()
+    assert "plugin_net" in html and "gb-plugin-demo README" in html
+    assert f'data-v="{float(row["macs"])!r}">{fmt.count(int(row["macs"]))}</td>' in html

@@ -147,6 +147,9 @@ def _cells_rows(cells: pd.DataFrame) -> list[dict]:
                     _num_cell(r.load_ms, fmt.ms(r.load_ms)),
                     _txt(r.flags.replace(";", ", "), "flags"),
                     _num_cell(r.top1 if r.accuracy_valid else math.nan, _top1_text(r)),
+                    _num_cell(r.params, fmt.count(r.params)),
+                    _num_cell(r.macs, fmt.count(r.macs)),
+                    _num_cell(r.activations, fmt.count(r.activations)),
                 ],
             }
         )
@@ -175,6 +178,9 @@ CELL_HEADERS: tuple[tuple[str, bool], ...] = (
     ("load", True),
     ("flags", False),
     ("top-1", True),
+    ("params", True),
+    ("MACs", True),
+    ("activations", True),
 )
 
 
