@@ -44,7 +44,7 @@ from ghostbench.core.errors import GhostbenchError
 from ghostbench.core.inputs import artifact_input
 from ghostbench.core.window import HarnessConfig, WindowOutcome
 from ghostbench.exporters import export, parity
-from ghostbench.models import registry
+from ghostbench.models import registry, user
 from ghostbench.runners import create
 from ghostbench.worker.remote import bundle
 from ghostbench.worker.remote.ssh import SshBoard, SshTarget, bootstrap_commands, remote_script
@@ -210,10 +210,16 @@ def test_pi_bench_over_ssh_end_to_end(sshd: Sshd, artifacts: dict[str, Artifact]
     that segfaults on the board (an error row, the run goes on), then --resume."""
     board_dir = tmp_path / "board"
     board = SshBoard.connect(_target(sshd, board_dir))
+    # A model brought as a file travels to the board as its own artifact (docs/own-models.md).
+    shutil.copy(artifacts["tflite"].path, tmp_path / "brought.tflite")
+    (brought,) = user.activate([str(tmp_path / "brought.tflite")])
     try:
         assert board.bundle_dir.startswith(str(board_dir)) and board.packages["ai-edge-litert"]
         plan = make_plan(
-            get_profile("pi"), models=("ghostnet_050",), backends=("tflite", "onnxruntime"), quick=True
+            get_profile("pi"),
+            models=("ghostnet_050", brought),
+            backends=("tflite", "onnxruntime"),
+            quick=True,
         )
         crash = Cell("ghostnet_050", "null", "pi", options={"fault": "segfault"})
         plan = replace(plan, cells=(*plan.cells, crash))
@@ -238,7 +244,11 @@ def test_pi_bench_over_ssh_end_to_end(sshd: Sshd, artifacts: dict[str, Artifact]
         crashed = rows.loc[crash.key]
         assert crashed["status"] == "error" and crashed["error"].startswith("worker died from SIGSEGV")
         assert "Segmentation fault" in crashed["error"]
-        assert set(samples["cell"]) == {tfl.name, ort.name}
+        mine = rows.loc[f"{brought}/tflite/pi/fp32/t1"]
+        assert mine["status"] == "ok", mine["error"]
+        assert "no_parity" in mine["flags"].split(";")
+        assert f"{brought}/onnxruntime/pi/fp32/t1" not in rows.index  # a .tflite file has one backend
+        assert set(samples["cell"]) == {tfl.name, ort.name, mine.name}
         window = run["cells"][tfl.name]["windows"][0]
         assert "unavailable" in window["env_before"]["vcgencmd"]  # not a Raspberry Pi OS board
         assert "load_avg" in window["env_after"]  # the board's own probe, taken by its worker
@@ -250,7 +260,7 @@ def test_pi_bench_over_ssh_end_to_end(sshd: Sshd, artifacts: dict[str, Artifact]
         # --resume: only the cell without an ok row is measured again.
         assert run_plan(plan, run_dir, settings, resume=True, spawn=board.spawn, console=_quiet()) == 2
         run, again, _ = load_run(run_dir)
-        assert len(run["resumed"]) == 1 and len(again) == 3
+        assert len(run["resumed"]) == 1 and len(again) == 4
         assert again.set_index("cell").loc[tfl.name, "median_ms"] == tfl["median_ms"]
 
         # The same file and harness locally: the SSH path must not change what is timed.
@@ -266,6 +276,7 @@ def test_pi_bench_over_ssh_end_to_end(sshd: Sshd, artifacts: dict[str, Artifact]
         assert 1 / 3 < tfl["median_ms"] / local["median_ms"] < 3
     finally:
         board.close()
+        user.deactivate()
 
 
 @needs_sshd

@@ -381,8 +381,10 @@ class SshBoard:
             artifact = {**artifact, "sha256": file_sha256(local)}
         sha = artifact["sha256"]
         folder = f"{self.workdir}/artifacts/{sha}"
-        remote = f"{folder}/{local.name}"
-        if sha not in self._uploaded:
+        # Named by content, not by the local name: a model file a user brought may hold the same
+        # bytes as an export under another name, and both must find the one upload.
+        remote = f"{folder}/model{local.suffix}"
+        if remote not in self._uploaded:
             if self.run(["test", "-f", remote], check=False).returncode != 0:
                 log.info("uploading %s (%.1f MB)", local, local.stat().st_size / 1e6)
                 part = f"{remote}.part-{os.getpid()}"
@@ -391,7 +393,7 @@ class SshBoard:
                     (remote_script(["mkdir", "-p", folder]), write, shlex.join(["mv", part, remote]))
                 )
                 self.run(script=script, stdin=local, timeout_s=INSTALL_TIMEOUT_S)
-            self._uploaded.add(sha)
+            self._uploaded.add(remote)
         return {**artifact, "path": remote}
 
     def spawn(self, payload: dict, *, timeout_s: float) -> WindowOutcome:
