@@ -146,10 +146,16 @@ def _job(
     the caller has resolved the model already (a derived artifact's source), is used as is."""
     from ghostbench.exporters import cache
     from ghostbench.models.manifest import Zoo, file_facts
+    from ghostbench.models.model_file import FORMATS as FILE_SUFFIXES
     from ghostbench.models.registry import ModelSpec, UnknownModelError
 
     module = exporter(fmt)
     resolved = resolve_options(fmt, precision, options)
+    # A model file is its own ONNX or TFLite artifact and needs no exporter, but which models are
+    # files is known only from the manifest: any other format's needs are checked before it.
+    early = fmt not in FILE_SUFFIXES.values()
+    if early:
+        _require(fmt, precision)
     store = cache.ArtifactCache(cache_dir)
     if identity is not None:
         name = model.name if isinstance(model, ModelSpec) else model
@@ -164,7 +170,7 @@ def _job(
         name, identity, file = model, entry.identity, entry.file
     if file is not None:
         _check_file_export(name, file, fmt, precision)
-    if file is None or fmt != file["format"]:
+    if not early and (file is None or fmt != file["format"]):
         _require(fmt, precision)
     versions = {"exporter": model_source.module_digest(module.__name__)[:16], **module.versions(precision)}
     return _Job(model, name, identity, module, fmt, precision, resolved, versions, seed, store, file)
