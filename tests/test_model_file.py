@@ -299,3 +299,21 @@ def test_ghostbench_tflite_exports_are_described_at_their_precision(tmp_path: Pa
         assert described.meta()[key] == artifact.meta[key]
     assert described.input_quant == artifact.meta["input_quant"]
     assert described.sha256 == artifact.sha256 and described.image_size == 224
+
+
+@pytest.mark.parametrize(
+    ("file_format", "fmt", "precision", "why"),
+    [
+        ("onnx", "onnx", "fp32", None),
+        ("onnx", "tensorrt", "fp32", None),
+        ("tflite", "tflite", "fp32", None),
+        ("onnx", "tflite", "fp32", "only onnx and tensorrt artifacts are timed from it"),
+        ("tflite", None, "fp32", "only tflite artifacts are timed from it"),
+        ("onnx", "onnx", "fp16", "it is timed as it is, at fp32, not fp16"),
+    ],
+)
+def test_a_model_file_is_timed_only_as_itself(
+    file_format: str, fmt: str | None, precision: str, why: str | None
+) -> None:
+    said = model_file.refusal(file_format, "fp32", "m", fmt, precision)
+    assert said == why if why is None else said.endswith(why) and f"fp32 {file_format} file m" in said

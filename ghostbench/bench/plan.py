@@ -169,20 +169,13 @@ def unavailable(cell: Cell) -> str | None:
 
 
 def file_cell_problem(cell: Cell, file: ModelFile | None) -> str | None:
-    """Why a model file cannot make ``cell`` (None if it can): only a backend that reads the file's
-    format times it (TensorRT builds from ONNX), and only at the precision the graph has."""
+    """Why a model file cannot make ``cell`` (None if it can): see ``model_file.refusal``."""
+    from ghostbench.models.model_file import refusal
+
     if file is None:
         return None
-    readers = [b for b, fmt in ARTIFACT_FORMATS.items() if fmt == file.format]
-    readers += ["tensorrt"] if file.format == "onnx" else []
-    if cell.backend not in readers:
-        return f"{cell.model} is the {file.format} file {file.path}: only {' and '.join(readers)} run it"
-    if cell.precision != file.precision:
-        return (
-            f"{cell.model} is the {file.precision} {file.format} file {file.path}: it is timed as it is, "
-            f"at {file.precision}, not {cell.precision}"
-        )
-    return None
+    why = refusal(file.format, file.precision, file.path, ARTIFACT_FORMATS.get(cell.backend), cell.precision)
+    return f"{cell.model} {why}" if why else None
 
 
 def make_plan(

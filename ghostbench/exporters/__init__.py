@@ -177,16 +177,12 @@ def _job(
 
 
 def _check_file_export(name: str, file: dict, fmt: str, precision: str) -> None:
-    """A model file is its own artifact, timed at the precision it has; the one thing made from
-    it is a TensorRT engine of an ONNX file."""
-    kind = f"{file['precision']} {file['format']}"
-    if fmt != file["format"] and not (fmt == "tensorrt" and file["format"] == "onnx"):
-        raise GhostbenchError(f"{name} is the {kind} file {file['path']}: no {fmt} artifact is made from it")
-    if precision != file["precision"]:
-        raise GhostbenchError(
-            f"{name} is the {kind} file {file['path']}: it is timed as it is, at {file['precision']}, "
-            f"not {precision}"
-        )
+    """A model file is its own artifact (``model_file.refusal``): nothing else is exported from it."""
+    from ghostbench.models.model_file import refusal
+
+    why = refusal(file["format"], file["precision"], file["path"], fmt, precision)
+    if why:
+        raise GhostbenchError(f"{name} {why}")
 
 
 def file_artifact(name: str, file: dict) -> Artifact:

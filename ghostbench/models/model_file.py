@@ -81,6 +81,21 @@ class _Input:
     output: tuple[int | None, ...] = ()  # the first output's dims
 
 
+def refusal(
+    file_format: str, file_precision: str, path: object, fmt: str | None, precision: str
+) -> str | None:
+    """Why a model file cannot be timed as a ``fmt`` artifact at ``precision`` (None if it can): the
+    file is its own artifact at its own precision; the one thing made from it is a TensorRT engine
+    of an ONNX file. ``fmt`` None is a backend that reads no artifact (PyTorch)."""
+    made = (file_format, "tensorrt") if file_format == "onnx" else (file_format,)
+    kind = f"the {file_precision} {file_format} file {path}"
+    if fmt not in made:
+        return f"is {kind}: only {' and '.join(made)} artifacts are timed from it"
+    if precision != file_precision:
+        return f"is {kind}: it is timed as it is, at {file_precision}, not {precision}"
+    return None
+
+
 def describe(path: str | os.PathLike, input_size: int | None = None) -> ModelFile:
     """The model file at ``path``, checked and described; ``input_size`` sizes a graph whose image
     size is symbolic (and must match one whose size is fixed)."""
