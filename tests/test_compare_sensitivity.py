@@ -123,11 +123,11 @@ def _measure_both(base: Path, new: Path, artifact: object) -> None:
         raise errors[0]
 
 
-def test_compare_flags_exactly_the_cell_made_10_percent_slower(tmp_path: Path) -> None:
+def test_compare_flags_exactly_the_cell_made_10_percent_slower(tmp_path: Path, artifact_cache: Path) -> None:
     pytest.importorskip("onnxruntime", reason="needs onnxruntime (pip install 'ghostbench[onnx]')")
     from ghostbench.exporters import export
 
-    artifact = export("ghostnet_050", "onnx", "fp32", cache_dir=tmp_path / "cache")
+    artifact = export("ghostnet_050", "onnx", "fp32", cache_dir=artifact_cache)
     base, new = tmp_path / "base", tmp_path / "new"
     _measure_both(base, new, artifact)
 

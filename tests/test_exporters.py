@@ -57,11 +57,6 @@ NOISY = ModelSpec(
 )
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("artifacts")
-
-
 def _files(root: Path) -> dict[str, tuple[int, str]]:
     """Every file under ``root`` (locks aside) with its mtime and sha256: a fingerprint of the cache."""
     return {
@@ -275,10 +270,20 @@ def test_parity_deferred_then_recorded(tmp_path):
     assert lookup(TINY, "onnx", cache_dir=tmp_path).parity == checked.parity
 
 
+@pytest.fixture(scope="module")
+def victim_and_bystander(tmp_path_factory) -> Path:
+    """A cache with two entries of one model, exported once and copied for each damage."""
+    root = tmp_path_factory.mktemp("two-entries")
+    export(TINY, "onnx", cache_dir=root)
+    export(TINY, "onnx", cache_dir=root, options={"optimize": False})
+    return root
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "sidecar"])
-def test_corrupt_entry_is_rebuilt_and_nothing_else_touched(tmp_path, caplog, damage):
-    victim = export(TINY, "onnx", cache_dir=tmp_path)
-    bystander = export(TINY, "onnx", cache_dir=tmp_path, options={"optimize": False})
+def test_corrupt_entry_is_rebuilt_and_nothing_else_touched(tmp_path, caplog, damage, victim_and_bystander):
+    shutil.copytree(victim_and_bystander, tmp_path, dirs_exist_ok=True)
+    victim = lookup(TINY, "onnx", cache_dir=tmp_path)
+    bystander = lookup(TINY, "onnx", cache_dir=tmp_path, options={"optimize": False})
     untouched = {
         k: v
         for k, v in _files(tmp_path).items()
@@ -435,10 +440,10 @@ def test_quantized_tflite_calibration_option_is_a_miss(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", FORMATS["onnx"])
-def test_onnx_real_model(shared_cache, precision):
+def test_onnx_real_model(artifact_cache, precision):
     import onnx
 
-    art = export(REAL, "onnx", precision, cache_dir=shared_cache)
+    art = export(REAL, "onnx", precision, cache_dir=artifact_cache)
     model = onnx.load(art.path)
     onnx.checker.check_model(model, full_check=True)
     assert not list(art.path.parent.glob("*.data"))  # self-contained: no external-data sidecar
@@ -449,15 +454,15 @@ def test_onnx_real_model(shared_cache, precision):
         assert art.parity.cosine >= 0.9999
     else:
         assert art.meta["source"]["precision"] == "fp32"
-        fp32 = lookup(REAL, "onnx", cache_dir=shared_cache)
+        fp32 = lookup(REAL, "onnx", cache_dir=artifact_cache)
         assert art.size_bytes < 0.6 * fp32.size_bytes
         assert ("QuantizeLinear" in art.meta["ops"]) == (precision == "int8")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", FORMATS["tflite"])
-def test_tflite_real_model(shared_cache, precision):
-    art = export(REAL, "tflite", precision, cache_dir=shared_cache)
+def test_tflite_real_model(artifact_cache, precision):
+    art = export(REAL, "tflite", precision, cache_dir=artifact_cache)
     assert art.meta["input_layout"] == "nhwc" and art.meta["input_shape"] == [1, 224, 224, 3]
     assert art.meta["transpose_ops"] == 0
     assert art.parity.passed, art.parity
@@ -465,7 +470,7 @@ def test_tflite_real_model(shared_cache, precision):
     if precision == "fp32":
         assert art.parity.cosine >= 0.9999
     else:
-        fp32 = lookup(REAL, "tflite", cache_dir=shared_cache)
+        fp32 = lookup(REAL, "tflite", cache_dir=artifact_cache)
         assert art.size_bytes < (0.6 if precision == "fp16" else 0.4) * fp32.size_bytes
     # The interpreter, fed through the recorded input spec, reproduces the recorded figures exactly.
     out = parity.run_artifact(art, parity.example_input(registry.get(REAL), 0))
@@ -478,16 +483,17 @@ def test_tflite_real_model(shared_cache, precision):
 
 
 @pytest.mark.slow
-def test_cli_single_and_all(shared_cache, capsys, monkeypatch):
-    export(REAL, "onnx", cache_dir=shared_cache)
-    assert cli.main(["export", REAL, "--format", "onnx", "--cache-dir", str(shared_cache)]) == 0
+def test_cli_single_and_all(artifact_cache, capsys, monkeypatch):
+    export(REAL, "onnx", cache_dir=artifact_cache)
+    assert cli.main(["export", REAL, "--format", "onnx", "--cache-dir", str(artifact_cache)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert Path(lines[-1]).is_file() and Path(lines[-1]) == lookup(REAL, "onnx", cache_dir=shared_cache).path
+    assert Path(lines[-1]).is_file()
+    assert Path(lines[-1]) == lookup(REAL, "onnx", cache_dir=artifact_cache).path
     assert lines[0].startswith(f"{REAL} onnx fp32: ") and " MB, cache hit (export " in lines[0]
     assert " s)" in lines[0] and "parity cos " in lines[0] and lines[0].endswith("[ok]")
 
     monkeypatch.setattr(registry, "select", lambda *a, **k: [REAL])
-    assert cli.main(["export", "--all", "--format", "onnx", "--cache-dir", str(shared_cache)]) == 0
+    assert cli.main(["export", "--all", "--format", "onnx", "--cache-dir", str(artifact_cache)]) == 0
     out = capsys.readouterr().out
     assert f"{REAL} onnx fp32: " in out and "1/1 models exported to onnx fp32" in out
 

@@ -24,10 +24,8 @@ TOLERANCE = 0.03
 
 
 @pytest.fixture(scope="module")
-def onnx_100(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
-    return export(
-        "ghostnet_100", "onnx", "fp32", cache_dir=tmp_path_factory.getbasetemp() / "gb-artifact-cache"
-    )
+def onnx_100(artifact_cache: Path) -> Artifact:
+    return export("ghostnet_100", "onnx", "fp32", cache_dir=artifact_cache)
 
 
 def test_harness_median_matches_onnxruntime_profiler(onnx_100: Artifact, tmp_path: Path) -> None:

@@ -288,11 +288,13 @@ def test_garbage_and_truncated_tflite_files_are_errors(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_ghostbench_tflite_exports_are_described_at_their_precision(tmp_path: Path, precision: str) -> None:
+def test_ghostbench_tflite_exports_are_described_at_their_precision(
+    artifact_cache: Path, precision: str
+) -> None:
     pytest.importorskip("litert_torch", reason="needs litert-torch (pip install 'ghostbench[tflite]')")
     from ghostbench.exporters import export
 
-    artifact = export("ghostnet_050", "tflite", precision, cache_dir=tmp_path)
+    artifact = export("ghostnet_050", "tflite", precision, cache_dir=artifact_cache)
     described = describe(artifact.path)
     assert described.precision == precision in PRECISIONS
     for key in ("input_shape", "input_layout", "input_dtype", "input_name"):

@@ -62,11 +62,9 @@ QUICK = HarnessConfig(warmup_min_iters=10, warmup_min_s=0.5, min_samples=50, min
 
 
 @pytest.fixture(scope="module")
-def tflite_050(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tflite_050(artifact_cache: Path) -> Path:
     """A real GhostNet 0.5 TFLite export (the file pushed to the phone)."""
-    return export(
-        "ghostnet_050", "tflite", "fp32", cache_dir=tmp_path_factory.getbasetemp() / "gb-artifact-cache"
-    ).path
+    return export("ghostnet_050", "tflite", "fp32", cache_dir=artifact_cache).path
 
 
 @pytest.fixture

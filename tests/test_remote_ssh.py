@@ -128,10 +128,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Artifact]:
+def artifacts(artifact_cache: Path) -> dict[str, Artifact]:
     """Real GhostNet 0.5 exports (a cache hit after the first module that needs them)."""
-    cache = tmp_path_factory.getbasetemp() / "gb-artifact-cache"
-    return {fmt: export("ghostnet_050", fmt, "fp32", cache_dir=cache) for fmt in ("tflite", "onnx")}
+    return {fmt: export("ghostnet_050", fmt, "fp32", cache_dir=artifact_cache) for fmt in ("tflite", "onnx")}
 
 
 def _target(server: Sshd, workdir: Path, key: Path | None = None) -> SshTarget:

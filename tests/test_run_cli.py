@@ -14,11 +14,6 @@ from ghostbench.commands.cli import main
 QUICK = ["--rounds", "1", "--time-cap", "1", "--min-time", "0.2"]
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "gb-artifact-cache"
-
-
 def _one_error_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
@@ -102,11 +97,11 @@ def test_a_corrupt_model_file_is_an_error_row(capsys: pytest.CaptureFixture, tmp
 
 @pytest.mark.slow
 def test_run_writes_results_and_a_rerun_loses_nothing(
-    capsys: pytest.CaptureFixture, tmp_path: Path, cache_dir: Path
+    capsys: pytest.CaptureFixture, tmp_path: Path, artifact_cache: Path
 ) -> None:
     out = tmp_path / "run"
     argv = ["run", "--models", "ghostnet_100", "--backends", "onnxruntime,null", "--threads", "1"]
-    argv += ["--rounds", "2", "--time-cap", "1", "--min-time", "0.2", "--cache-dir", str(cache_dir)]
+    argv += ["--rounds", "2", "--time-cap", "1", "--min-time", "0.2", "--cache-dir", str(artifact_cache)]
     argv += ["--option", "onnxruntime.spinning=false"]  # a backend-scoped option: null has none
     assert main([*argv, "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
@@ -160,13 +155,13 @@ def test_run_writes_results_and_a_rerun_loses_nothing(
 
 
 def test_an_artifact_is_refused_under_another_models_name(
-    capsys: pytest.CaptureFixture, tmp_path: Path, cache_dir: Path
+    capsys: pytest.CaptureFixture, tmp_path: Path, artifact_cache: Path
 ) -> None:
     """A cached file's artifact.json names what it was exported from: timing ghostnet_050's graph
     as ghostnet_100 would give a row with ghostnet_100's params, MACs and accuracy."""
     from ghostbench.exporters import export
 
-    artifact = export("ghostnet_050", "onnx", cache_dir=cache_dir)
+    artifact = export("ghostnet_050", "onnx", cache_dir=artifact_cache)
     argv = ["run", "--models", "ghostnet_100", "--backends", "onnxruntime", "--artifact", str(artifact.path)]
     line = _one_error_line(capsys, [*argv, "--out", str(tmp_path / "run")])
     assert line == (

@@ -24,12 +24,6 @@ HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs an NVIDIA GPU with CUDA (none on this machine)")
 
 
-@pytest.fixture(scope="session")
-def artifact_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One export cache for the session: each artifact is exported once, then a cache hit."""
-    return tmp_path_factory.getbasetemp() / "gb-artifact-cache"
-
-
 @pytest.fixture(scope="module")
 def onnx_100(artifact_cache: Path) -> Artifact:
     return export("ghostnet_100", "onnx", "fp32", cache_dir=artifact_cache)
