@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 @pytest.fixture(scope="session")
 def artifact_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One export cache for every test that only reads exports: each real model is converted once
-    per session (a TFLite conversion of GhostNet 0.5 costs about 20 s here), then a cache hit.
+    per session (a TFLite conversion of GhostNet 0.5 took 23-31 s here), then a cache hit.
     A test that damages or counts cache entries makes its own."""
     return tmp_path_factory.getbasetemp() / "gb-artifact-cache"
 
